@@ -1,0 +1,143 @@
+"""Typed configuration. Defaults are the paper's (trm-spec section 8).
+
+Names follow the paper: `T` cycles of `n` latent updates, `N_sup` supervision steps. The
+reference code calls these H_cycles, L_cycles and halt_max_steps; `trm.model.checkpoint`
+translates its configs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from trm.errors import ConfigError
+
+
+class ModelConfig(BaseModel):
+    """One model family: TRM and its ablations, HRM and the direct-prediction baseline.
+
+    The variants are flags on one model (trm-spec sections 2-4 and 8):
+    - `latent`: "yz" (TRM: answer y and latent z), "single_z" (one state, the heads read it),
+      "multiscale_z" (n latent states z_1..z_n), "none" (no latent: y = net(y, x), the
+      direct-prediction baseline when T = 1).
+    - `separate_nets`: a second network (with `y_layers` blocks) updates y.
+    - `one_step_gradient`: only the last z and y updates carry gradient (HRM's approximation)
+      instead of the whole last cycle.
+    - `act_continue`: train q_continue from a second forward pass (original ACT) and halt when
+      q_halt > q_continue instead of q_halt > 0.
+    HRM is `separate_nets + one_step_gradient + act_continue` with 4 + 4 layers, T = n = 2.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Task
+    vocab_size: int = 11
+    seq_len: int = 81
+    num_puzzle_identifiers: int = 1
+
+    # Network
+    hidden_size: int = 512  # D
+    num_heads: int = 8
+    expansion: float = 4.0
+    num_layers: int = 2  # L_layers: blocks of the (shared or z) network
+    y_layers: int | None = None  # H_layers: blocks of the separate y network (default num_layers)
+    mixer: Literal["attention", "mlp"] = "attention"  # "mlp" = TRM-MLP (reference mlp_t)
+    pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    puzzle_emb_ndim: int = 0  # P; 0 disables the puzzle embedding and its prefix
+    puzzle_emb_len: int = 16  # prefix positions; 0 means ceil(P / D)
+
+    # Recursion
+    T: int = 3  # H_cycles
+    n: int = 6  # L_cycles
+    N_sup: int = 16  # halt_max_steps
+    halt_exploration_prob: float = 0.1
+
+    # Ablations
+    latent: Literal["yz", "single_z", "multiscale_z", "none"] = "yz"
+    separate_nets: bool = False
+    one_step_gradient: bool = False
+    act_continue: bool = False
+
+    # Numerics and loss
+    forward_dtype: Literal["float32", "bfloat16"] = "float32"
+    loss: Literal["stablemax", "softmax"] = "stablemax"
+
+    @property
+    def prefix_len(self) -> int:
+        """Positions the puzzle embedding occupies before the tokens."""
+        if self.puzzle_emb_ndim == 0:
+            return 0
+        return self.puzzle_emb_len or math.ceil(self.puzzle_emb_ndim / self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        return self.prefix_len + self.seq_len
+
+    @property
+    def num_latents(self) -> int:
+        """Number of separate z states carried besides y."""
+        return {"yz": 1, "single_z": 0, "multiscale_z": self.n, "none": 0}[self.latent]
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        positive = ("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads",
+                    "num_layers", "T", "N_sup")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n < 0 or (self.latent != "none" and self.n < 1):
+            raise ValueError(f"n must be at least 1 for latent '{self.latent}', got {self.n}")
+        if self.latent == "none" and self.n != 0:
+            raise ValueError("latent 'none' (direct prediction) has no latent updates: set n = 0")
+        if self.mixer == "attention" and self.hidden_size < self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is smaller than num_heads {self.num_heads}")
+        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2:
+            raise ValueError("rope needs an even head dimension (hidden_size / num_heads)")
+        if self.puzzle_emb_ndim > self.prefix_len * self.hidden_size:
+            raise ValueError(
+                f"puzzle_emb_ndim {self.puzzle_emb_ndim} does not fit in puzzle_emb_len "
+                f"{self.puzzle_emb_len} positions of size {self.hidden_size}"
+            )
+        if not 0 <= self.halt_exploration_prob <= 1:
+            raise ValueError("halt_exploration_prob must be in [0, 1]")
+        if self.y_layers is not None and not self.separate_nets:
+            raise ValueError("y_layers is only used with separate_nets = true")
+        return self
+
+
+# The paper's configurations, as overrides of the defaults (trm-spec section 8).
+PRESETS: dict[str, dict[str, Any]] = {
+    "trm-att-sudoku": dict(vocab_size=11, seq_len=81, T=3, n=6, puzzle_emb_ndim=512),
+    "trm-mlp-sudoku": dict(vocab_size=11, seq_len=81, T=3, n=6, mixer="mlp", pos_encodings="none",
+                           puzzle_emb_ndim=512),
+    "trm-att-maze": dict(vocab_size=6, seq_len=900, T=3, n=4, puzzle_emb_ndim=512),
+    "trm-att-arc": dict(vocab_size=12, seq_len=900, T=3, n=4, puzzle_emb_ndim=512,
+                        num_puzzle_identifiers=1000),
+    "hrm-sudoku": dict(vocab_size=11, seq_len=81, T=2, n=2, num_layers=4, y_layers=4, separate_nets=True,
+                       one_step_gradient=True, act_continue=True, puzzle_emb_ndim=512, puzzle_emb_len=0),
+    "direct-sudoku": dict(vocab_size=11, seq_len=81, T=1, n=0, latent="none", num_layers=8, num_heads=8,
+                          puzzle_emb_ndim=512, puzzle_emb_len=0, N_sup=1),
+}
+
+
+def make_config(cls: type[BaseModel], values: dict[str, Any], where: str = "config") -> Any:
+    """Build a typed config, turning validation errors into a ConfigError naming the field."""
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(config)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{field}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
+        raise ConfigError(f"{where}: " + "; ".join(lines)) from None
+
+
+def model_config_from_preset(name: str, **overrides: Any) -> ModelConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
+    return make_config(ModelConfig, {**PRESETS[name], **overrides}, where=f"preset {name}")
