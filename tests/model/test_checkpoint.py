@@ -89,7 +89,8 @@ def reference_run_dir(tmp_path, case: str, arch_name: str, with_seq_len: bool = 
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(root / f"{case}.official.pt", run / "step_1234")
-    arch = {k: v for k, v in fields.items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers", "batch_size")}
+    dataset_fields = ("seq_len", "vocab_size", "num_puzzle_identifiers", "batch_size")
+    arch = {k: v for k, v in fields.items() if k not in dataset_fields}
     arch.update(name=arch_name, loss={"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"})
     all_config = {"arch": arch, "data_paths": [str(tmp_path / "data")], "global_batch_size": 768, "lr": 1e-4}
     (run / "all_config.yaml").write_text(yaml.safe_dump(all_config))
@@ -132,5 +133,6 @@ def test_reference_config_with_wrong_width_names_tensor_and_shapes(tmp_path):
     fields["expansion"] = 8
     bad = tmp_path / "bad.config.json"
     bad.write_text(json.dumps(fields))
-    with pytest.raises(CheckpointError, match=r"'net.layers.0.mixer.gate_up_proj.weight' has shape \(512, 81\).*\(1024, 81\)"):
+    message = r"'net.layers.0.mixer.gate_up_proj.weight' has shape \(512, 81\).*\(1024, 81\)"
+    with pytest.raises(CheckpointError, match=message):
         load_official(root / "trm_mlp_sudoku.official.pt", bad)

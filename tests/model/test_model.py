@@ -47,7 +47,7 @@ def test_every_variant_trains_every_weight(name):
     assert (out.target_q_continue is not None) == model.config.act_continue
     loss, metrics = act_loss(out, carry)
     loss.backward()
-    assert torch.isfinite(loss)
+    assert torch.isfinite(loss) and metrics["count"] == carry.halted.sum()  # metrics count halted samples
     for pname, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"{pname} gets no gradient"
     if model.puzzle_emb is not None:
@@ -62,7 +62,7 @@ def test_one_step_gradient_backpropagates_through_the_last_two_calls_only():
     x = model.embed(batch["inputs"], batch["puzzle_identifiers"])
     y0 = model.y_init.expand(4, 16, -1)
     z0 = model.z_init[0].expand(4, 16, -1)
-    y, z = model.recurse(x, y0, z0[None])
+    y, _ = model.recurse(x, y0, z0[None])
     y.sum().backward()
     ours = model.embed_tokens.weight.grad.clone()
 

@@ -267,6 +267,15 @@ def read_identifiers(root: str | os.PathLike) -> list[str]:
     return names
 
 
+def make_temporary_directory(target: Path) -> Path:
+    """An empty directory beside `target`, with the permissions a plain mkdir would give."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside `target` that becomes `target` only on success.
@@ -278,7 +287,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     if target.exists() and not overwrite:
         raise DataError(f"{target}: already exists (pass --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = make_temporary_directory(target)
     try:
         yield tmp
         if target.exists():

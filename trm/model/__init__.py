@@ -6,6 +6,14 @@ from trm.model.loss import act_loss, softmax_cross_entropy, stablemax_cross_entr
 from trm.model.trm import TRM, Carry, StepOutput
 
 __all__ = [
-    "TRM", "Carry", "StepOutput", "ModelConfig", "act_loss", "load_model", "load_official", "save_model",
-    "softmax_cross_entropy", "stablemax_cross_entropy",
+    "TRM",
+    "Carry",
+    "ModelConfig",
+    "StepOutput",
+    "act_loss",
+    "load_model",
+    "load_official",
+    "save_model",
+    "softmax_cross_entropy",
+    "stablemax_cross_entropy",
 ]

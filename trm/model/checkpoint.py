@@ -17,7 +17,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from trm.config import ModelConfig, make_config
+from trm.data.format import make_temporary_directory
 from trm.errors import CheckpointError
 from trm.model.trm import TRM
 
@@ -60,7 +60,7 @@ def save_model(model: TRM, directory: str | os.PathLike, extra: dict[str, Any] |
     """Write `model` to `directory` atomically (a temporary directory renamed into place)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    tmp = make_temporary_directory(directory)
     try:
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, tmp / WEIGHTS)
@@ -147,9 +147,7 @@ def convert_official_state(state: dict[str, torch.Tensor], kind: str) -> dict[st
     for raw_key, tensor in state.items():
         key = _strip(raw_key)
         if key in ("H_init", "L_init") or re.fullmatch(r"L\d_init", key):
-            if key == "H_init":
-                out["y_init"] = tensor
-            elif kind == "trm_singlez":  # its one state lives in our y slot
+            if key == "H_init" or kind == "trm_singlez":
                 out["y_init"] = tensor
             else:
                 z_inits[int(key[1]) - 1 if key[1].isdigit() else 0] = tensor
@@ -229,7 +227,8 @@ def official_model_config(
         loss="softmax" if "softmax" in str(arch.get("loss", {}).get("loss_type", "")) else "stablemax",
     )
     if P > 0:
-        values["num_puzzle_identifiers"] = int(state[next(k for k in state if k.endswith("puzzle_emb.weights"))].shape[0])
+        table = next(v for k, v in state.items() if k.endswith("puzzle_emb.weights"))
+        values["num_puzzle_identifiers"] = int(table.shape[0])
     elif "num_puzzle_identifiers" in arch:
         values["num_puzzle_identifiers"] = int(arch["num_puzzle_identifiers"])
 
@@ -277,7 +276,8 @@ def _find_official_files(path: Path, config: str | os.PathLike | None) -> tuple[
     else:
         raise CheckpointError(f"{path}: checkpoint not found")
     if config is None:
-        candidates = [weights.parent / "all_config.yaml", weights.with_name(weights.name.split(".")[0] + ".config.json")]
+        stem = weights.name.split(".")[0]
+        candidates = [weights.parent / "all_config.yaml", weights.with_name(f"{stem}.config.json")]
         found = [c for c in candidates if c.exists()]
         if not found:
             raise CheckpointError(f"{weights}: no all_config.yaml beside it; pass the config file explicitly")
@@ -302,7 +302,9 @@ def load_official(
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"{weights}: expected a state dict of tensors")
     if not any(_strip(k) == "embed_tokens.embedding_weight" for k in state):
-        raise CheckpointError(f"{weights}: no 'embed_tokens.embedding_weight' tensor; not a reference TRM/HRM checkpoint")
+        raise CheckpointError(
+            f"{weights}: no 'embed_tokens.embedding_weight' tensor; not a reference TRM/HRM checkpoint"
+        )
     raw = _read_official_config(config_path)
     model_config = official_model_config(raw, state, config_path, overrides)
     kind = _official_kind({_strip(k) for k in state}, dict(raw.get("arch", raw)).get("name"))
