@@ -416,7 +416,7 @@ def test_a_bad_row_found_late_leaves_no_directory(tmp_path, generated):
     with (source / "test.csv").open("a") as f:
         f.write("bad,row,with,fields\n")
     out = tmp_path / "built" / "sudoku"
-    with pytest.raises(DataError, match="test.csv: line 10"):
+    with pytest.raises(DataError, match=r"test\.csv: line 10"):
         build_sudoku_dataset(SudokuBuildConfig(source="csv", input=source, output=out), progress=False)
     assert not out.exists()
 

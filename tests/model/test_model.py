@@ -206,3 +206,14 @@ def test_every_preset_is_a_valid_config():
 def test_bad_config_names_the_field(values, message):
     with pytest.raises(ConfigError, match=message):
         model_config_from_preset("trm-att-sudoku", **values)
+
+
+@pytest.mark.slow
+def test_compiled_networks_give_the_same_outputs_and_keys():
+    torch.manual_seed(0)
+    model = TRM(ModelConfig(**SMALL)).eval()
+    batch = make_batch(model.config)
+    keys, eager = list(model.state_dict()), model.rollout(batch, 2)["logits"]
+    model.compile_networks()
+    torch.testing.assert_close(model.rollout(batch, 2)["logits"], eager, atol=1e-4, rtol=1e-4)
+    assert list(model.state_dict()) == keys

@@ -161,15 +161,26 @@ class SetBuilder:
             self._group_indices.append(len(self._identifiers))
 
     def build(self, dtype: np.dtype | type = np.uint8) -> PuzzleSet:
+        """The accumulated arrays; the builder's own copies are released as they are joined."""
         self.end_group()
-        empty = np.zeros((0, self.seq_len), dtype=dtype)
+        inputs, labels = _join(self._inputs, self.seq_len, dtype), _join(self._labels, self.seq_len, dtype)
+        self._inputs, self._labels = [], []
         return PuzzleSet(
-            inputs=np.concatenate(self._inputs).astype(dtype) if self._inputs else empty,
-            labels=np.concatenate(self._labels).astype(dtype) if self._labels else empty,
+            inputs=inputs,
+            labels=labels,
             puzzle_identifiers=np.asarray(self._identifiers, dtype=np.int32),
             puzzle_indices=np.asarray(self._puzzle_indices, dtype=np.int32),
             group_indices=np.asarray(self._group_indices, dtype=np.int32),
         )
+
+
+def _join(parts: list[np.ndarray], seq_len: int, dtype: np.dtype | type) -> np.ndarray:
+    out = np.empty((sum(len(p) for p in parts), seq_len), dtype=dtype)
+    start = 0
+    for part in parts:  # one output array, no intermediate concatenation of the full size
+        out[start:start + len(part)] = part
+        start += len(part)
+    return out
 
 
 def make_metadata(
@@ -267,6 +278,11 @@ def read_identifiers(root: str | os.PathLike) -> list[str]:
     return names
 
 
+def _looks_like_output(path: Path) -> bool:
+    """Whether `path` is something this package writes (a dataset or a model checkpoint)."""
+    return any((path / name).exists() for name in ("identifiers.json", "train", "test", "config.json"))
+
+
 def make_temporary_directory(target: Path) -> Path:
     """An empty directory beside `target`, with the permissions a plain mkdir would give."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -286,6 +302,10 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     target = Path(target)
     if target.exists() and not overwrite:
         raise DataError(f"{target}: already exists (pass --overwrite to replace it)")
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target}: is a file, not a directory; choose another output path")
+    if target.is_dir() and any(target.iterdir()) and not _looks_like_output(target):
+        raise DataError(f"{target}: is a non-empty directory that is not a dataset or checkpoint; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temporary_directory(target)
     try:

@@ -295,7 +295,7 @@ def download_sudoku_extreme(repo: str = HF_REPO) -> dict[str, Path]:
     for split in SPLITS:
         try:
             paths[split] = Path(hf_hub_download(repo, f"{split}.csv", repo_type="dataset"))
-        except Exception as e:  # noqa: BLE001 - the hub client raises many kinds (HTTP, offline, unknown repo)
+        except Exception as e:  # the hub client raises many kinds (HTTP, offline, unknown repo)
             raise DataError(
                 f"cannot download {split}.csv of {repo} ({type(e).__name__}: {e}); {offline_hint}"
             ) from None

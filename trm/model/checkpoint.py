@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from trm.config import ModelConfig, make_config
-from trm.data.format import make_temporary_directory
+from trm.data.format import atomic_directory
 from trm.errors import CheckpointError
 from trm.model.trm import TRM
 
@@ -58,21 +57,12 @@ def load_weights(model: TRM, state: dict[str, torch.Tensor], source: str) -> Non
 
 def save_model(model: TRM, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write `model` to `directory` atomically (a temporary directory renamed into place)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temporary_directory(directory)
-    try:
+    with atomic_directory(directory, overwrite=True) as tmp:
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, tmp / WEIGHTS)
         meta = {"format": "trm", "model": model.config.model_dump(), **(extra or {})}
         (tmp / CONFIG).write_text(json.dumps(meta, indent=2))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
+    return Path(directory)
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
