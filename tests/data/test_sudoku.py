@@ -445,8 +445,13 @@ def test_existing_output_needs_overwrite(tmp_path, generated):
     with pytest.raises(DataError, match="already exists"):
         build_sudoku_dataset(config, progress=False)
     assert (out / "keep.txt").exists()
+    with pytest.raises(DataError, match="not a dataset"):  # --overwrite replaces only our own outputs
+        build_sudoku_dataset(dataclasses.replace(config, overwrite=True), progress=False)
+    assert (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    build_sudoku_dataset(config, progress=False)
     build_sudoku_dataset(dataclasses.replace(config, overwrite=True), progress=False)
-    assert not (out / "keep.txt").exists() and read_dataset(out, "test").metadata.seq_len == 81
+    assert read_dataset(out, "test").metadata.seq_len == 81
 
 
 def test_config_rejects_missing_input_and_bad_sizes(tmp_path):

@@ -305,7 +305,9 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     if target.exists() and not target.is_dir():
         raise DataError(f"{target}: is a file, not a directory; choose another output path")
     if target.is_dir() and any(target.iterdir()) and not _looks_like_output(target):
-        raise DataError(f"{target}: is a non-empty directory that is not a dataset or checkpoint; refusing to replace it")
+        raise DataError(
+            f"{target}: is a non-empty directory that is not a dataset or checkpoint; refusing to replace it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temporary_directory(target)
     try:
