@@ -55,13 +55,18 @@ def load_weights(model: TRM, state: dict[str, torch.Tensor], source: str) -> Non
 # ---------------------------------------------------------------------- our format
 
 
+def write_model(model: TRM, directory: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the model's files into an existing directory (see `save_model`)."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, directory / WEIGHTS)
+    meta = {"format": "trm", "model": model.config.model_dump(), **(extra or {})}
+    (directory / CONFIG).write_text(json.dumps(meta, indent=2))
+
+
 def save_model(model: TRM, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write `model` to `directory` atomically (a temporary directory renamed into place)."""
     with atomic_directory(directory, overwrite=True) as tmp:
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(state, tmp / WEIGHTS)
-        meta = {"format": "trm", "model": model.config.model_dump(), **(extra or {})}
-        (tmp / CONFIG).write_text(json.dumps(meta, indent=2))
+        write_model(model, tmp, extra)
     return Path(directory)
 
 

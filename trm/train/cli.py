@@ -1,0 +1,47 @@
+"""`trm train` and `trm bench` on the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+TRAIN_EXAMPLES = """examples:
+  trm train configs/cpu/sudoku-mlp.yaml                       # a CPU recipe
+  trm train configs/sudoku-extreme-mlp.yaml data.path=data/sudoku-extreme-1k-aug-1000
+  trm train configs/cpu/sudoku-mlp.yaml lr=3e-3 model.T=2 name=try-lr
+  trm train --resume runs/sudoku-mlp                          # continue a stopped or killed run
+  python -m torch.distributed.run --nproc-per-node 4 -m trm train configs/maze-hard.yaml
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train",
+        help="train a model from a YAML config (resumable; one or many processes)",
+        description="Train with deep supervision as configured: CONFIG is a YAML file of TrainConfig "
+        "fields, and key=value arguments override it (dots for nested fields, e.g. model.hidden_size=64). "
+        "The run directory (runs/<name> unless run_dir= is given) receives config.yaml, metrics.jsonl, "
+        "checkpoints/step_N (last keep_last kept) and best/ (best test exact accuracy).",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", nargs="?", help="YAML config file (omit with --resume)")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
+    train.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from trm.errors import ConfigError
+    from trm.train.config import load_train_config
+    from trm.train.loop import resume_config, train
+
+    if args.resume:
+        overrides = ([args.config] if args.config else []) + args.overrides
+        config = resume_config(args.resume, overrides)
+        train(config, resume=True)
+        return
+    if not args.config:
+        raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
+    if "=" in args.config:
+        raise ConfigError(f"'{args.config}' looks like an override; the first argument is the YAML config file")
+    train(load_train_config(args.config, args.overrides))

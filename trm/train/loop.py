@@ -1,0 +1,400 @@
+"""The training loop: deep supervision with the carry, two optimisers, EMA, evaluation,
+checkpoints that resume exactly, and several processes (trm-spec sections 4 and 5).
+
+One optimizer step = one supervision step of every sample in the batch:
+    carry, out = model.step(carry, batch)        # halted samples restart with the new batch
+    loss = act_loss(out, carry) / global_batch   # summed over samples, divided here
+    backward; sum gradients over processes; AdamATan2 on weights; sign-SGD on embedding rows; EMA
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from trm.data.format import Split, read_dataset
+from trm.data.sampler import TrainSampler, eval_batches
+from trm.errors import ConfigError, TRMError
+from trm.model.loss import act_loss
+from trm.model.trm import TRM, Carry
+from trm.train import dist as tdist
+from trm.train.augment import AUGMENTATIONS
+from trm.train.checkpoint import checkpoint_dirs, load_train_state, save_best, save_checkpoint
+from trm.train.config import TrainConfig, dump_config, load_train_config
+from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
+
+METRIC_KEYS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+
+
+class TrainingDiverged(TRMError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    train_seconds: float = 0.0  # training time so far, evaluation and checkpoints excluded
+    best_exact: float = -1.0
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def total_steps(config: TrainConfig, train: Split) -> int:
+    """Optimizer steps of the run: max_steps, or the reference's estimate from epochs."""
+    if config.max_steps is not None:
+        return config.max_steps
+    meta = train.metadata
+    return max(1, int(config.epochs * meta.total_groups * meta.mean_puzzle_examples / config.global_batch_size))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.device = pick_device(config.device)
+        self.dist = tdist.init_distributed(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True)
+
+        self.train_split = read_dataset(config.data.path, "train")
+        self.test_split = read_dataset(config.data.path, "test") if (Path(config.data.path) / "test").is_dir() else None
+        meta = self.train_split.metadata
+        model_config = config.model.model_copy(update=dict(
+            vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers,
+        ))
+        torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
+        self.model = TRM(model_config).to(self.device)
+        if self.dist.enabled:
+            tdist.broadcast_weights(self.model)
+        if config.compile:
+            self.model.compile_networks()
+
+        opt_cls = AdamATan2 if config.optimizer == "adam_atan2" else torch.optim.AdamW
+        self.optimizer = opt_cls(self.model.parameters(), lr=0.0, betas=(config.beta1, config.beta2),
+                                 weight_decay=config.weight_decay)
+        self.ema = EMA(self.model, config.ema_rate) if config.ema else None
+        self.sampler = TrainSampler(self.train_split, config.global_batch_size, seed=config.seed,
+                                    rank=self.dist.rank, world_size=self.dist.world_size)
+        self.total_steps = total_steps(config, self.train_split)
+        self.progress = Progress()
+        self.carry: Carry | None = None
+        # Each rank draws its own exploration noise.
+        torch.manual_seed(config.seed + self.dist.rank)
+        if resume:
+            self._restore()
+        self.eval_model = copy.deepcopy(self.model)
+        self.writer = _MetricsWriter(run_dir, config, self.dist.is_main, resume_step=self.progress.step)
+
+    # ------------------------------------------------------------------ batches
+
+    def _batches(self):
+        augment = AUGMENTATIONS.get(self.config.data.augment)
+        while True:
+            for batch in self.sampler:
+                if augment is not None:
+                    # Seeded by (seed, step, rank): nothing to save to resume the same draws.
+                    rng = np.random.default_rng((self.config.seed, self.progress.step, self.dist.rank))
+                    batch = augment(batch, rng)
+                yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    # ------------------------------------------------------------------ one step
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg, model = self.config, self.model
+        model.train()
+        if self.carry is None:
+            self.carry = model.initial_carry(batch)
+        self.carry, out = model.step(self.carry, batch)
+        loss, metrics = act_loss(out, self.carry, cfg.model.loss)
+        (loss / cfg.global_batch_size).backward()
+        if self.dist.enabled:
+            tdist.all_reduce_gradients(model)
+
+        step = self.progress.step + 1
+        lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if model.puzzle_emb is not None and model.puzzle_emb.rows is not None:
+            emb_lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
+            sign_sgd_embedding_step(model.puzzle_emb.weight, model.puzzle_emb.rows.grad, model.puzzle_emb.ids,
+                                    emb_lr, cfg.puzzle_emb_weight_decay)
+            model.puzzle_emb.rows = model.puzzle_emb.ids = None
+        if self.ema is not None:
+            self.ema.update(model)
+        self.progress.step = step
+
+        values = torch.stack([metrics[k].double() for k in METRIC_KEYS])
+        values = tdist.all_reduce_sum(values).tolist()
+        summed = dict(zip(METRIC_KEYS, values))
+        total_loss = summed["lm_loss"] + 0.5 * summed["q_halt_loss"]
+        if not math.isfinite(total_loss):
+            raise TrainingDiverged(
+                f"the loss became {total_loss} at step {step}; stopping. The last checkpoint in "
+                f"{self.run_dir / 'checkpoints'} is intact: resume from it with a lower lr (e.g. lr={cfg.lr / 3:g})"
+            )
+        count = max(summed["count"], 1)
+        return {
+            "train/loss": total_loss / cfg.global_batch_size,
+            "train/lm_loss": summed["lm_loss"] / cfg.global_batch_size,
+            "train/q_halt_loss": summed["q_halt_loss"] / cfg.global_batch_size,
+            "train/accuracy": summed["accuracy"] / count,
+            "train/exact_accuracy": summed["exact_accuracy"] / count,
+            "train/q_halt_accuracy": summed["q_halt_accuracy"] / count,
+            "train/steps": summed["steps"] / count,
+            "train/halted": summed["count"],
+            "lr": lr,
+        }
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Exact and token accuracy after each of N_sup steps (all samples run every step, as
+        the reference evaluates), halting accuracy, on the test split with the EMA weights."""
+        model = self._ema_model().eval()
+        N = model.config.N_sup
+        sums = torch.zeros(3 + 2 * N, dtype=torch.float64)  # count, q_halt_acc, loss, exact@s, token@s
+        limit = self.config.data.eval_limit
+        batch_size = self.config.eval_batch_size or self.config.global_batch_size
+        for item in eval_batches(self.test_split, batch_size, self.dist.rank, self.dist.world_size):
+            real = item.num_real if limit is None else int((item.example_indices < limit).sum())
+            if real == 0:
+                continue
+            batch = {k: v.to(self.device) for k, v in item.batch.items()}
+            out = model.rollout(batch, N)
+            labels = batch["labels"][:real]
+            mask = labels != -100
+            correct = (out["preds"][:, :real] == labels) & mask  # (N, B, L)
+            exact = (correct.sum(-1) == mask.sum(-1)).double()  # (N, B)
+            token = correct.sum(-1).double() / mask.sum(-1).clamp_min(1)
+            q_right = ((out["q_halt_logits"][-1, :real] >= 0) == exact[-1].bool()).double()
+            sums[0] += real
+            sums[1] += q_right.sum().cpu()
+            sums[3:3 + N] += exact.sum(-1).cpu()
+            sums[3 + N:] += token.sum(-1).cpu()
+        sums = tdist.all_reduce_sum(sums.to(self.device)).cpu()
+        count = max(sums[0].item(), 1)
+        result = {
+            "test/count": sums[0].item(),
+            "test/exact_accuracy": sums[3 + N - 1].item() / count,
+            "test/accuracy": sums[-1].item() / count,
+            "test/q_halt_accuracy": sums[1].item() / count,
+        }
+        for s in range(N):
+            result[f"test/exact_accuracy@{s + 1}"] = sums[3 + s].item() / count
+        return result
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _state(self) -> dict[str, Any]:
+        carry = None
+        if self.carry is not None:
+            c = self.carry
+            carry = {"y": c.y.cpu(), "z": c.z.cpu(), "steps": c.steps.cpu(), "halted": c.halted.cpu(),
+                     "data": {k: v.cpu() for k, v in c.data.items()}}
+        local = {"carry": carry, "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+        ranks = [local]
+        if self.dist.enabled:
+            ranks = [None] * self.dist.world_size
+            torch.distributed.all_gather_object(ranks, local)
+        return {
+            "step": self.progress.step,
+            "train_seconds": self.progress.train_seconds,
+            "best_exact": self.progress.best_exact,
+            "model": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            "ema": {k: v.cpu() for k, v in self.ema.state_dict().items()} if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "world_size": self.dist.world_size,
+            "ranks": ranks,
+        }
+
+    def _restore(self) -> None:
+        found = checkpoint_dirs(self.run_dir)
+        if not found:
+            raise TRMError(f"{self.run_dir}: no checkpoint to resume from (checkpoints/step_N/{'train_state.pt'})")
+        state = load_train_state(found[-1])
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.progress = Progress(state["step"], state["train_seconds"], state["best_exact"])
+        if state["world_size"] == self.dist.world_size:
+            mine = state["ranks"][self.dist.rank]
+            torch.set_rng_state(mine["torch_rng"])
+            if mine["cuda_rng"] is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda_rng"])
+            if mine["carry"] is not None:
+                c = mine["carry"]
+                self.carry = Carry(c["y"].to(self.device), c["z"].to(self.device), c["steps"].to(self.device),
+                                   c["halted"].to(self.device), {k: v.to(self.device) for k, v in c["data"].items()})
+        elif self.dist.is_main:
+            print(f"resuming on {self.dist.world_size} processes instead of {state['world_size']}: "
+                  "in-flight samples restart")
+
+    def save(self, eval_metrics: dict[str, float] | None) -> None:
+        state = self._state()  # a collective when distributed: every rank takes part
+        if not self.dist.is_main:
+            return
+        extra = {"step": self.progress.step, "metrics": eval_metrics or {}}
+        save_checkpoint(self.run_dir, self.progress.step, state, self._ema_model(), self.config.keep_last, extra)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> dict[str, float]:
+        cfg = self.config
+        eval_every = cfg.eval_interval or self.total_steps
+        ckpt_every = cfg.checkpoint_interval or eval_every
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        last_eval: dict[str, float] = {}
+        batches = self._batches()
+        bar = tqdm(total=self.total_steps, initial=self.progress.step, disable=not self.dist.is_main,
+                   desc="train", unit="step", dynamic_ncols=True)
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while self.progress.step < self.total_steps and self.progress.train_seconds < budget:
+                t0 = time.perf_counter()
+                metrics = self.train_step(next(batches))
+                self.progress.train_seconds += time.perf_counter() - t0
+                window_steps += 1
+                step = self.progress.step
+                done = step >= self.total_steps or self.progress.train_seconds >= budget
+                bar.update(1)
+                if step % cfg.log.every == 0 or done:
+                    rate = window_steps * cfg.global_batch_size / (time.perf_counter() - window_start)
+                    metrics["train/examples_x_steps_per_s"] = rate
+                    metrics["train_seconds"] = self.progress.train_seconds
+                    self.writer.write(step, metrics)
+                    bar.set_postfix_str(f"loss {metrics['train/loss']:.3f} exact {metrics['train/exact_accuracy']:.3f}"
+                                        f" {rate:.0f} ex*steps/s")
+                    window_start, window_steps = time.perf_counter(), 0
+                if self.test_split is not None and (step % eval_every == 0 or done):
+                    last_eval = self.evaluate()
+                    last_eval["train_seconds"] = self.progress.train_seconds
+                    self.writer.write(step, last_eval)
+                    if self.dist.is_main:
+                        bar.write(f"step {step}: test exact {last_eval['test/exact_accuracy']:.4f}, "
+                                  f"token {last_eval['test/accuracy']:.4f} ({self.progress.train_seconds / 60:.1f} min)")
+                    if last_eval["test/exact_accuracy"] > self.progress.best_exact and self.dist.is_main:
+                        self.progress.best_exact = last_eval["test/exact_accuracy"]
+                        save_best(self.run_dir, self._ema_model(), {"step": step, "metrics": last_eval})
+                    if self.dist.enabled:  # every rank must agree on the best score it saves
+                        best = torch.tensor([self.progress.best_exact], dtype=torch.float64, device=self.device)
+                        torch.distributed.broadcast(best, src=0)
+                        self.progress.best_exact = best.item()
+                    window_start, window_steps = time.perf_counter(), 0
+                if step % ckpt_every == 0 or done:
+                    self.save(last_eval)
+                    window_start, window_steps = time.perf_counter(), 0
+        finally:
+            bar.close()
+            self.writer.close()
+        return last_eval
+
+    def _ema_model(self) -> TRM:
+        model = self.eval_model
+        model.load_state_dict(self.model.state_dict())
+        if self.ema is not None:
+            self.ema.copy_to(model)
+        return model
+
+
+class _MetricsWriter:
+    """metrics.jsonl (always), TensorBoard (when installed or asked), Weights & Biases (when asked).
+
+    Training metrics are named `train/...` and test metrics `test/...` everywhere, so the two
+    cannot be confused (trm-spec section 10)."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, enabled: bool, resume_step: int) -> None:
+        self.enabled = enabled
+        self.tb = self.wandb = None
+        if not enabled:
+            return
+        self.path = run_dir / "metrics.jsonl"
+        if resume_step and self.path.exists():  # drop lines written after the checkpoint we resume from
+            lines = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
+            self.path.write_text("".join(ln + "\n" for ln in lines))
+        elif not resume_step:
+            self.path.write_text("")
+        use_tb = config.log.tensorboard
+        if use_tb is not False:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                if use_tb:
+                    raise ConfigError("log.tensorboard: the tensorboard package is not installed") from None
+        if config.log.wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise ConfigError("log.wandb: the wandb package is not installed (pip install wandb)") from None
+            self.wandb = wandb.init(project=config.log.wandb_project, name=config.name,
+                                    config=config.model_dump(mode="json"), resume="allow")
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k, v, step)
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
+    """Run (or resume) training as configured; returns the last test metrics."""
+    run_dir = config.resolved_run_dir
+    if not resume and checkpoint_dirs(run_dir):
+        raise TRMError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("RANK", "0")) == 0:
+        (run_dir / "config.yaml").write_text(dump_config(config))
+    try:
+        return Trainer(config, run_dir, resume=resume).run()
+    finally:
+        tdist.shutdown()
+
+
+def resume_config(run_dir: str | os.PathLike, overrides: list[str]) -> TrainConfig:
+    """The saved config of a run, with `key=value` overrides (e.g. a longer max_steps)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise TRMError(f"{run_dir}: no config.yaml; not a run directory")
+    config = load_train_config(path, overrides)
+    return config.model_copy(update={"run_dir": str(run_dir)})
+
