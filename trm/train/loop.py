@@ -113,9 +113,10 @@ class Trainer:
         while True:
             for batch in self.sampler:
                 if augment is not None:
-                    # Seeded by (seed, step, rank): nothing to save to resume the same draws.
-                    rng = np.random.default_rng((self.config.seed, self.progress.step, self.dist.rank))
-                    batch = augment(batch, rng)
+                    # Seeded by (seed, step): nothing to save to resume the same draws.
+                    rng = np.random.default_rng((self.config.seed, self.progress.step))
+                    local = self.sampler.local_batch_size
+                    batch = augment(batch, rng, self.dist.rank * local, self.config.global_batch_size)
                 yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     # ------------------------------------------------------------------ one step
@@ -298,8 +299,9 @@ class Trainer:
                     last_eval["train_seconds"] = self.progress.train_seconds
                     self.writer.write(step, last_eval)
                     if self.dist.is_main:
+                        minutes = self.progress.train_seconds / 60
                         bar.write(f"step {step}: test exact {last_eval['test/exact_accuracy']:.4f}, "
-                                  f"token {last_eval['test/accuracy']:.4f} ({self.progress.train_seconds / 60:.1f} min)")
+                                  f"token {last_eval['test/accuracy']:.4f} ({minutes:.1f} min of training)")
                     if last_eval["test/exact_accuracy"] > self.progress.best_exact and self.dist.is_main:
                         self.progress.best_exact = last_eval["test/exact_accuracy"]
                         save_best(self.run_dir, self._ema_model(), {"step": step, "metrics": last_eval})

@@ -28,7 +28,7 @@ class AdamATan2(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, a=a, b=b))
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ARG002 - the Optimizer interface
+    def step(self, closure=None):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -73,8 +73,9 @@ def sign_sgd_embedding_step(
         world = dist.get_world_size()
         all_grads = rows_grad.new_empty((world * rows_grad.shape[0], rows_grad.shape[1]))
         all_ids = ids.new_empty(world * ids.shape[0])
-        dist.all_gather_into_tensor(all_grads, rows_grad.contiguous())
-        dist.all_gather_into_tensor(all_ids, ids.contiguous())
+        gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor  # renamed in torch 2.10
+        gather(all_grads, rows_grad.contiguous())
+        gather(all_ids, ids.contiguous())
         rows_grad, ids = all_grads, all_ids
     unique, inverse = ids.long().unique(return_inverse=True)
     summed = torch.zeros(len(unique), rows_grad.shape[1], dtype=rows_grad.dtype, device=rows_grad.device)

@@ -1,0 +1,159 @@
+"""The trainer: reproducible runs, exact resume, several processes, every shipped config."""
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+from trm.model import TRM
+from trm.train.checkpoint import checkpoint_dirs
+from trm.train.config import load_train_config
+from trm.train.loop import Trainer, TrainingDiverged, train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sudoku_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "sudoku"
+    build_sudoku_dataset(SudokuBuildConfig(source="generate", output=out, givens=40, train_size=96, test_size=40,
+                                           seed=1), progress=False)
+    return out
+
+
+def tiny_config(data: Path, run_dir: Path, *extra: str):
+    overrides = [
+        f"data.path={data}", "data.augment=sudoku", f"run_dir={run_dir}", "seed=3",
+        "model.hidden_size=16", "model.num_heads=2", "model.mixer=mlp", "model.pos_encodings=none",
+        "model.T=2", "model.n=1", "model.N_sup=3", "model.halt_exploration_prob=0.3",
+        "model.puzzle_emb_ndim=16", "model.puzzle_emb_len=1",
+        "global_batch_size=16", "max_steps=12", "eval_interval=6", "checkpoint_interval=4", "lr=3e-3",
+        "lr_warmup_steps=3", "lr_min_ratio=0.1", "log.every=1", "log.tensorboard=false", "ema_rate=0.9",
+        "puzzle_emb_lr=1e-2", *extra,
+    ]
+    return load_train_config(None, overrides)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    timing = ("train_seconds", "train/examples_x_steps_per_s")
+    return [{k: v for k, v in line.items() if k not in timing} for line in lines]
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(checkpoint_dirs(run_dir)[-1] / "train_state.pt", weights_only=True)
+    return {**state["model"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
+
+
+def test_same_seed_gives_identical_metrics(sudoku_data, tmp_path):
+    train(tiny_config(sudoku_data, tmp_path / "a"))
+    train(tiny_config(sudoku_data, tmp_path / "b"))
+    a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert len(a) == 12 + 2 and a == b
+    assert any(line.get("train/halted", 0) > 0 for line in a)  # halting and restarts happened
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(sudoku_data, tmp_path, monkeypatch):
+    train(tiny_config(sudoku_data, tmp_path / "full"))
+
+    original = Trainer.train_step
+
+    def crash_after_step_9(self, batch):
+        if self.progress.step == 9:
+            raise KeyboardInterrupt  # killed between checkpoints (the last one is step 8)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", crash_after_step_9)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(sudoku_data, tmp_path / "cut"))
+    assert checkpoint_dirs(tmp_path / "cut")[-1].name == "step_00000008"
+    monkeypatch.setattr(Trainer, "train_step", original)
+
+    config = tiny_config(sudoku_data, tmp_path / "cut")
+    train(config, resume=True)
+    assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")
+    full, cut = final_weights(tmp_path / "full"), final_weights(tmp_path / "cut")
+    assert full.keys() == cut.keys()
+    for key in full:
+        assert torch.equal(full[key], cut[key]), key
+
+
+def test_run_directory_layout_and_checkpoint_pruning(sudoku_data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(sudoku_data, run, "keep_last=2"))
+    assert [p.name for p in checkpoint_dirs(run)] == ["step_00000008", "step_00000012"]
+    assert (run / "config.yaml").exists() and (run / "best" / "model.safetensors").exists()
+    saved = load_train_config(run / "config.yaml")
+    assert saved == tiny_config(sudoku_data, run, "keep_last=2")
+    metrics = read_metrics(run)
+    assert all(all(k.startswith(("train/", "test/")) or k in ("step", "lr") for k in m) for m in metrics)
+    assert sum("test/exact_accuracy" in m for m in metrics) == 2
+    with pytest.raises(Exception, match="already holds a run"):
+        train(tiny_config(sudoku_data, run))
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(sudoku_data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    original = TRM.step
+
+    def poisoned(self, carry, batch):
+        carry, out = original(self, carry, batch)
+        if self.training and Trainer_step[0] >= 5:
+            out.logits = out.logits * float("nan")
+        Trainer_step[0] += 1
+        return carry, out
+
+    Trainer_step = [0]
+    monkeypatch.setattr(TRM, "step", poisoned)
+    with pytest.raises(TrainingDiverged, match="step 6"):
+        train(tiny_config(sudoku_data, run))
+    assert [p.name for p in checkpoint_dirs(run)] == ["step_00000004"]
+    weights = torch.load(checkpoint_dirs(run)[-1] / "train_state.pt", weights_only=True)["model"]
+    assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, data: str, run_dir: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    train(tiny_config(Path(data), Path(run_dir), "model.halt_exploration_prob=0.0", "threads=1"))
+
+
+def test_two_gloo_processes_match_one_process(sudoku_data, tmp_path):
+    train(tiny_config(sudoku_data, tmp_path / "one", "model.halt_exploration_prob=0.0", "threads=1"))
+    mp.start_processes(_worker, args=(2, _free_port(), str(sudoku_data), str(tmp_path / "two")), nprocs=2,
+                       join=True, start_method="spawn")
+    one, two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
+    assert len(one) == len(two)
+    for a, b in zip(one, two):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["step"], key)
+    w1, w2 = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
+    for key in w1:
+        torch.testing.assert_close(w1[key], w2[key], atol=1e-5, rtol=1e-4)
+
+
+CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+
+
+def test_configs_exist():
+    assert CONFIGS, "the repository ships YAML configs"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    config = load_train_config(path)
+    model = TRM(config.model)
+    assert model.num_parameters() > 0

@@ -1,0 +1,1 @@
+"""Training: the deep-supervision loop, optimizers, checkpoints that resume, multi-process."""
