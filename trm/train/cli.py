@@ -29,6 +29,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     train.set_defaults(run=run_train)
 
+    bench = sub.add_parser(
+        "bench",
+        help="time training steps of a config: examples x steps/s, FLOP/s, fraction of the matmul rate",
+        description="Build the model of CONFIG, time training steps (forward, backward, optimizer) on a random "
+        "batch of the config's global batch size, and print examples x supervision steps per second, model "
+        "FLOPs per second, and that as a fraction of this machine's measured float32 matmul rate.",
+        epilog="examples:\n  trm bench configs/cpu/sudoku-mlp.yaml\n"
+        "  trm bench configs/sudoku-extreme-mlp.yaml global_batch_size=64 model.forward_dtype=float32 compile=false",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("config", help="YAML config file")
+    bench.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    bench.add_argument("--steps", type=int, default=20, help="timed steps (default: 20)")
+    bench.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: 5; more with compile)")
+    bench.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    import json
+
+    from trm.train.bench import bench, print_report
+    from trm.train.config import load_train_config
+    from trm.train.loop import pick_device
+
+    config = load_train_config(args.config, args.overrides)
+    result = bench(config, steps=args.steps, warmup=args.warmup)
+    print_report(config, result, str(pick_device(config.device)))
+    print(json.dumps(result))
+
 
 def run_train(args: argparse.Namespace) -> None:
     from trm.errors import ConfigError

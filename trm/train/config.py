@@ -73,6 +73,8 @@ class TrainConfig(BaseModel):
     ema_rate: float = 0.999
 
     eval_interval: int | None = None  # optimizer steps between evaluations (None: at the end only)
+    # Or in epochs, as the paper states it; also the sampler's shuffling unit, as in the reference.
+    eval_interval_epochs: int | None = None
     eval_batch_size: int | None = None  # default: global_batch_size
     checkpoint_interval: int | None = None  # default: every evaluation
     keep_last: int = 2  # newest checkpoints kept (the best one is kept separately)
@@ -122,6 +124,8 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A config file's values; `base: other.yaml` (relative to the file) is read first and
+    overridden, so ablations state only what they change."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -131,7 +135,8 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read as YAML ({e})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
-    return raw
+    base = raw.pop("base", None)
+    return _merge(read_yaml(path.parent / base), raw) if base else raw
 
 
 def load_train_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:

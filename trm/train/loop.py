@@ -55,12 +55,15 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def steps_for_epochs(epochs: int, config: TrainConfig, train: Split) -> int:
+    """Optimizer steps in `epochs` epochs, estimated as the reference does."""
+    meta = train.metadata
+    return max(1, int(epochs * meta.total_groups * meta.mean_puzzle_examples / config.global_batch_size))
+
+
 def total_steps(config: TrainConfig, train: Split) -> int:
     """Optimizer steps of the run: max_steps, or the reference's estimate from epochs."""
-    if config.max_steps is not None:
-        return config.max_steps
-    meta = train.metadata
-    return max(1, int(config.epochs * meta.total_groups * meta.mean_puzzle_examples / config.global_batch_size))
+    return config.max_steps if config.max_steps is not None else steps_for_epochs(config.epochs, config, train)
 
 
 class Trainer:
@@ -95,8 +98,13 @@ class Trainer:
                                  weight_decay=config.weight_decay)
         self.ema = EMA(self.model, config.ema_rate) if config.ema else None
         self.sampler = TrainSampler(self.train_split, config.global_batch_size, seed=config.seed,
-                                    rank=self.dist.rank, world_size=self.dist.world_size)
+                                    rank=self.dist.rank, world_size=self.dist.world_size,
+                                    epochs_per_iter=config.eval_interval_epochs or 1)
         self.total_steps = total_steps(config, self.train_split)
+        self.eval_interval = config.eval_interval or (
+            steps_for_epochs(config.eval_interval_epochs, config, self.train_split)
+            if config.eval_interval_epochs else self.total_steps
+        )
         self.progress = Progress()
         self.carry: Carry | None = None
         # Each rank draws its own exploration noise.
@@ -269,7 +277,7 @@ class Trainer:
 
     def run(self) -> dict[str, float]:
         cfg = self.config
-        eval_every = cfg.eval_interval or self.total_steps
+        eval_every = self.eval_interval
         ckpt_every = cfg.checkpoint_interval or eval_every
         budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         last_eval: dict[str, float] = {}

@@ -1,0 +1,97 @@
+"""`trm bench`: how fast a config trains here, against the machine's matmul rate.
+
+Training-step throughput is reported as examples x supervision steps per second (one
+optimizer step is one supervision step of every example in the batch), as model FLOPs per
+second (matmuls of the forward and backward passes, `trm.train.flops`), and as a fraction of
+the measured float32 matmul rate, which is the ceiling for this kind of model.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from trm.data.format import read_dataset
+from trm.model.loss import act_loss
+from trm.model.trm import TRM
+from trm.train.config import TrainConfig
+from trm.train.flops import measure_matmul_rate, model_flops
+from trm.train.loop import pick_device
+from trm.train.optim import AdamATan2
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
+    device = pick_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    model_config = config.model
+    try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
+        meta = read_dataset(config.data.path, "train").metadata
+        model_config = model_config.model_copy(update=dict(
+            vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers))
+    except Exception:  # noqa: BLE001 - any unreadable dataset just means "use the config"
+        pass
+    torch.manual_seed(config.seed)
+    model = TRM(model_config).to(device).train()
+    if config.compile:
+        model.compile_networks()
+    optimizer = AdamATan2(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
+                          weight_decay=config.weight_decay)
+    B, L, V = config.global_batch_size, model_config.seq_len, model_config.vocab_size
+    g = torch.Generator().manual_seed(config.seed)
+    batch = {
+        "inputs": torch.randint(1, V, (B, L), generator=g).to(device),
+        "labels": torch.randint(1, V, (B, L), generator=g).to(device),
+        "puzzle_identifiers": torch.randint(0, model_config.num_puzzle_identifiers, (B,), generator=g).to(device),
+    }
+    carry = model.initial_carry(batch)
+
+    def step() -> None:
+        nonlocal carry
+        carry, out = model.step(carry, batch)
+        loss, _ = act_loss(out, carry, model_config.loss)
+        (loss / B).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if model.puzzle_emb is not None:
+            model.puzzle_emb.rows = None  # the trainer hands these rows to the sparse optimizer
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    seconds = (time.perf_counter() - start) / steps
+    flops = model_flops(model_config, B, training=True)["total"]
+    matmul = measure_matmul_rate(torch.float32, device=device.type)
+    return {
+        "step_seconds": seconds,
+        "examples_x_steps_per_s": B / seconds,
+        "model_flops_per_step": flops,
+        "model_flops_per_s": flops / seconds,
+        "matmul_flops_per_s": matmul,
+        "fraction_of_matmul_rate": flops / seconds / matmul,
+        "threads": torch.get_num_threads(),
+        "parameters": model.num_parameters(),
+    }
+
+
+def print_report(config: TrainConfig, result: dict[str, float], device: str) -> None:
+    m = config.model
+    print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
+          f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
+          f"device={device} threads={result['threads']}")
+    print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")
+    print(f"  examples x sup. steps  {result['examples_x_steps_per_s']:10.1f} /s")
+    print(f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "
+          f"({result['model_flops_per_step'] / 1e9:.1f} GFLOP per step)")
+    print(f"  float32 matmul rate    {result['matmul_flops_per_s'] / 1e9:10.1f} GFLOP/s (measured)")
+    print(f"  fraction of matmul     {result['fraction_of_matmul_rate']:10.1%}")
