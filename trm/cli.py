@@ -15,6 +15,7 @@ from trm.errors import TRMError
 def build_parser() -> argparse.ArgumentParser:
     from trm import commands
     from trm.data import cli as data_cli
+    from trm.eval import cli as eval_cli
     from trm.train import cli as train_cli
 
     parser = argparse.ArgumentParser(
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.register(sub)
     data_cli.register(sub)
+    eval_cli.register(sub)
     train_cli.register(sub)
     return parser
 

@@ -13,6 +13,7 @@ import time
 import torch
 
 from trm.data.format import read_dataset
+from trm.errors import DataError
 from trm.model.loss import act_loss
 from trm.model.trm import TRM
 from trm.train.config import TrainConfig
@@ -35,7 +36,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         meta = read_dataset(config.data.path, "train").metadata
         model_config = model_config.model_copy(update=dict(
             vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers))
-    except Exception:  # noqa: BLE001 - any unreadable dataset just means "use the config"
+    except DataError:  # no dataset at data.path: the config's own sizes
         pass
     torch.manual_seed(config.seed)
     model = TRM(model_config).to(device).train()
