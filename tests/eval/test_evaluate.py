@@ -1,0 +1,194 @@
+"""`evaluate` and `trm eval`: reference semantics, adaptive halting, ARC end to end, clear errors."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.eval.fixtures import tiny_model, write_arc_dataset, write_maze_dataset, write_sudoku_dataset
+from trm.cli import main
+from trm.data.format import read_dataset
+from trm.errors import CheckpointError, ConfigError
+from trm.eval import evaluate, validate_submission
+from trm.eval.adaptive import RunResult
+from trm.eval.arc import read_test_puzzles
+from trm.model import save_model
+
+
+@pytest.fixture(scope="module")
+def sudoku_data(tmp_path_factory):
+    return write_sudoku_dataset(tmp_path_factory.mktemp("data") / "sudoku", count=10)
+
+
+@pytest.fixture(scope="module")
+def sudoku_ckpt(tmp_path_factory):
+    return save_model(tiny_model(11, 81), tmp_path_factory.mktemp("runs") / "sudoku")
+
+
+def reference_metrics(model, data_dir, steps):
+    """Exact accuracy per step and halting accuracy as the reference computes them: a rollout."""
+    split = read_dataset(data_dir, "test")
+    arrays = split.sets["all"]
+    batch = {
+        "inputs": torch.from_numpy(arrays.inputs.astype(np.int32)),
+        "puzzle_identifiers": torch.zeros(arrays.num_examples, dtype=torch.int32),
+    }
+    out = model.rollout(batch, steps)
+    labels = torch.from_numpy(arrays.labels.astype(np.int64))
+    exact = (out["preds"] == labels).all(-1)
+    halting = ((out["q_halt_logits"][-1] >= 0) == exact[-1]).float().mean()
+    return exact.float().mean(-1).tolist(), float(halting)
+
+
+def test_fixed_evaluation_matches_the_reference_semantics(sudoku_data, sudoku_ckpt):
+    report = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, progress=False)
+    model = tiny_model(11, 81)
+    per_step, halting = reference_metrics(model, sudoku_data, 4)
+    assert report.task == "sudoku" and report.num_examples == 10 and report.max_steps == 4
+    assert report.exact_accuracy_per_step == pytest.approx(per_step)
+    assert report.exact_accuracy == pytest.approx(per_step[-1])
+    assert report.halting_accuracy == pytest.approx(halting)
+    assert report.mean_steps == 4 and report.supervision_steps == 40
+    assert report.network_calls == 40 * report.network_calls_per_step == 40 * 2 * 3
+    assert report.valid_rate is not None and report.valid_rate >= report.valid_not_label_rate
+
+
+def test_adaptive_evaluation_computes_fewer_steps(sudoku_data, sudoku_ckpt):
+    fixed = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, progress=False, max_steps=6)
+    adaptive = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, progress=False, max_steps=6, halt="adaptive")
+    assert fixed.supervision_steps == 60
+    assert adaptive.supervision_steps == round(adaptive.mean_steps * 10) < 60
+    assert len(adaptive.exact_accuracy_per_step) == 6
+
+
+def test_limit_evaluates_the_first_examples(sudoku_data, sudoku_ckpt):
+    report = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, limit=5, progress=False)
+    assert report.num_examples == 5 and report.supervision_steps == 20
+
+
+def test_maze_validity_is_reported(tmp_path):
+    data = write_maze_dataset(tmp_path / "maze")
+    report = evaluate(tiny_model(6, 25), data, batch_size=3, progress=False)
+    assert report.task == "maze" and report.num_examples == 4 and report.valid_rate is not None
+
+
+def test_arc_with_true_answers_scores_one_and_writes_a_valid_submission(tmp_path, monkeypatch):
+    data = write_arc_dataset(tmp_path / "arc")
+    split = read_dataset(data, "test")
+    labels = torch.from_numpy(split.sets["all"].labels.astype(np.int64))
+    rows = iter(range(len(labels)))
+
+    def oracle(model, batch, max_steps, adaptive=False, on_step=None, halt_threshold=0.0):
+        """Predict the label canvas of every row: the variants all vote for the truth."""
+        n = batch["inputs"].shape[0]
+        preds = labels[[next(rows) for _ in range(n)]]
+        return RunResult(preds=preds, q_halt=torch.ones(n), steps=torch.ones(n, dtype=torch.long))
+
+    # trm.eval.evaluate is also the name of the function trm.eval exports; take the module.
+    monkeypatch.setattr(importlib.import_module("trm.eval.evaluate"), "run_steps", oracle)
+    model = tiny_model(12, 900, puzzle_emb_ndim=32, puzzle_emb_len=1, num_puzzle_identifiers=20)
+    report = evaluate(model, data, batch_size=5, progress=False)
+    assert report.task == "arc" and report.arc_tasks_scored == 2
+    assert report.pass_at_k == {k: 1.0 for k in (1, 2, 5, 10, 100, 1000)}
+    tasks = read_test_puzzles(data)
+    validate_submission(report.submission, tasks)
+    assert report.submission["task_b"][0]["attempt_1"] == tasks["task_b"]["test"][0]["output"]
+
+
+@pytest.mark.slow
+def test_arc_evaluation_runs_a_real_model(tmp_path):
+    data = write_arc_dataset(tmp_path / "arc", num_aug=1)
+    model = tiny_model(
+        12,
+        900,
+        puzzle_emb_ndim=16,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=20,
+        mixer="attention",
+        pos_encodings="rope",
+        hidden_size=16,
+    )
+    report = evaluate(model, data, batch_size=8, max_steps=2, progress=False)
+    assert set(report.pass_at_k) == {1, 2, 5, 10, 100, 1000}
+    validate_submission(report.submission, read_test_puzzles(data))
+
+
+def test_a_checkpoint_for_another_task_is_refused(sudoku_data, tmp_path):
+    with pytest.raises(CheckpointError, match=r"vocab_size 6 and seq_len 25, but .*dataset.json has vocab_size 11"):
+        evaluate(tiny_model(6, 25), sudoku_data, progress=False)
+    with pytest.raises(CheckpointError, match="seq_len 16"):
+        evaluate(tiny_model(11, 16), sudoku_data, progress=False)
+    arc_data = write_arc_dataset(tmp_path / "arc")
+    few = tiny_model(12, 900, puzzle_emb_ndim=32, puzzle_emb_len=1, num_puzzle_identifiers=3)
+    with pytest.raises(CheckpointError, match="3 puzzle embeddings"):
+        evaluate(few, arc_data, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(halt="sometimes"), "halt must be one of"),
+        (dict(max_steps=0), "max_steps must be at least 1"),
+        (dict(batch_size=0), "batch_size must be at least 1"),
+    ],
+)
+def test_bad_options_are_refused(sudoku_data, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        evaluate(tiny_model(11, 81), sudoku_data, progress=False, **kwargs)
+
+
+def test_command_line_writes_the_report_and_says_when_it_replaces_one(sudoku_data, sudoku_ckpt, capsys):
+    argv = ["eval", str(sudoku_ckpt), "--data", str(sudoku_data), "--batch-size", "5", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    path = sudoku_ckpt / "eval" / "sudoku-test-fixed" / "report.json"
+    assert "exact accuracy" in printed.out and f"report written to {path}" in printed.out
+    report = json.loads(path.read_text())
+    assert report["num_examples"] == 10 and len(report["exact_accuracy_per_step"]) == 4
+    assert main(argv + ["--halt", "adaptive", "--max-steps", "8"]) == 0
+    assert (sudoku_ckpt / "eval" / "sudoku-test-adaptive-k8" / "report.json").exists()
+    assert "replacing" not in capsys.readouterr().err
+    assert main(argv) == 0
+    assert f"note: replacing the existing {path}" in capsys.readouterr().err
+
+
+def test_command_line_errors_are_one_line_and_exit_2(sudoku_data, tmp_path, capsys):
+    maze_ckpt = save_model(tiny_model(6, 25), tmp_path / "maze")
+    cases = [
+        (["eval", str(maze_ckpt), "--data", str(sudoku_data)], "trained for another task"),
+        (["eval", str(tmp_path / "missing"), "--data", str(sudoku_data)], "checkpoint not found"),
+        (["eval", str(maze_ckpt), "--data", str(tmp_path / "nodata")], "dataset directory not found"),
+        (["eval", str(maze_ckpt), "--data", str(sudoku_data), "--device", "cuda:0"], "CUDA is not available"),
+    ]
+    for argv, message in cases:
+        if "cuda" in argv[-1] and torch.cuda.is_available():
+            continue
+        assert main(argv + ["--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--halt" in out and "--max-steps" in out and "--device" in out
+
+
+def test_a_training_run_directory_evaluates_its_best_checkpoint(sudoku_data, tmp_path, capsys):
+    from trm.eval.evaluate import resolve_checkpoint
+
+    run = tmp_path / "run"
+    for step in (500, 1000):
+        save_model(tiny_model(11, 81), run / "checkpoints" / f"step_{step:08d}")
+    assert resolve_checkpoint(run) == run / "checkpoints" / "step_00001000"
+    save_model(tiny_model(11, 81), run / "best")
+    assert resolve_checkpoint(run) == run / "best"
+    assert main(["eval", str(run), "--data", str(sudoku_data), "--quiet", "--limit", "2"]) == 0
+    report = json.loads((run / "eval" / "best-sudoku-test-fixed" / "report.json").read_text())
+    assert report["checkpoint"] == str(run / "best")
+    step = run / "checkpoints" / "step_00000500"
+    assert main(["eval", str(step), "--data", str(sudoku_data), "--quiet", "--limit", "2"]) == 0
+    assert (run / "eval" / "step_00000500-sudoku-test-fixed" / "report.json").exists()

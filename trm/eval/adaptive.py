@@ -1,0 +1,105 @@
+"""Running supervision steps at inference: fixed depth, or adaptive halting that shrinks the batch.
+
+The reference evaluates every sample for all N_sup steps (trm-spec section 4). With
+`adaptive=True` a sample stops at the first step whose halting logit says "done" (q_halt > 0,
+or q_halt > q_continue for models trained with the ACT continue loss: the rule the model
+was trained to halt by) and is physically removed from the batch, so later steps only pay
+for the samples still running. `max_steps` may exceed the training N_sup (test-time depth).
+
+Every sample's prediction is the argmax of its last step's logits and its halting logit is
+that step's q_halt, so a sample that runs to the cap gets exactly what fixed-depth
+evaluation gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from trm.config import ModelConfig
+from trm.model.trm import TRM, Batch, StepOutput
+
+# Called after every step with (step number from 1, the batch rows computed, their argmax
+# predictions, the step's outputs for those rows).
+StepCallback = Callable[[int, torch.Tensor, torch.Tensor, StepOutput], None]
+
+
+@dataclass
+class RunResult:
+    """What each sample of a batch ended with."""
+
+    preds: torch.Tensor  # (B, L) argmax of the sample's last step
+    q_halt: torch.Tensor  # (B,) halting logit of that step (float32)
+    steps: torch.Tensor  # (B,) supervision steps the sample used
+
+    @property
+    def supervision_steps(self) -> int:
+        """Samples x supervision steps actually computed."""
+        return int(self.steps.sum())
+
+
+def network_calls_per_step(config: ModelConfig) -> int:
+    """Network calls in one supervision step: T cycles of n latent updates and one answer
+    update (T * (n + 1) = 21 for T=3, n=6), or T calls for direct prediction."""
+    return config.T if config.latent == "none" else config.T * (config.n + 1)
+
+
+def wants_to_halt(config: ModelConfig, out: StepOutput, threshold: float = 0.0) -> torch.Tensor:
+    """The model's own halting decision for each row, as in training (TRM.step) at threshold 0.
+
+    A threshold above 0 waits for more confidence (q_halt > threshold, or q_halt - q_continue
+    > threshold with the ACT continue loss), trading steps for accuracy.
+    """
+    margin = out.q_halt - out.q_continue if config.act_continue else out.q_halt
+    return margin > threshold
+
+
+def initial_state(model: TRM, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, z) at the start of a sample: the fixed initial vectors at every position."""
+    shape = (batch_size, model.config.total_len, model.config.hidden_size)
+    y = model.y_init.to(device, model.dtype).expand(shape)
+    z = model.z_init.to(device, model.dtype)[:, None, None, :].expand(-1, *shape)
+    return y, z
+
+
+@torch.inference_mode()
+def run_steps(
+    model: TRM,
+    batch: Batch,
+    max_steps: int,
+    adaptive: bool = False,
+    on_step: StepCallback | None = None,
+    halt_threshold: float = 0.0,
+) -> RunResult:
+    """Run up to `max_steps` supervision steps on every row of `batch` from the initial state.
+
+    Only `inputs` and `puzzle_identifiers` are used. With `adaptive`, rows whose halting
+    logit says so (`wants_to_halt` at `halt_threshold`) stop and leave the batch; otherwise
+    every row runs `max_steps` steps.
+    """
+    inputs = batch["inputs"]
+    B, device = inputs.shape[0], inputs.device
+    data = {"inputs": inputs, "puzzle_identifiers": batch["puzzle_identifiers"]}
+    y, z = initial_state(model, B, device)
+    rows = torch.arange(B, device=device)
+    preds = torch.zeros_like(inputs, dtype=torch.long)
+    q_halt = torch.zeros(B, dtype=torch.float32, device=device)
+    steps = torch.zeros(B, dtype=torch.long, device=device)
+
+    for step in range(1, max_steps + 1):
+        y, z, out = model.supervision_step(y, z, data)
+        step_preds = out.logits.argmax(-1)
+        preds[rows], q_halt[rows], steps[rows] = step_preds, out.q_halt, step
+        if on_step is not None:
+            on_step(step, rows, step_preds, out)
+        if not adaptive or step == max_steps:
+            continue
+        running = ~wants_to_halt(model.config, out, halt_threshold)
+        if not running.any():
+            break
+        if not running.all():
+            rows, y, z = rows[running], y[running], z[:, running]
+            data = {k: v[running] for k, v in data.items()}
+    return RunResult(preds=preds, q_halt=q_halt, steps=steps)

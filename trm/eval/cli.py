@@ -1,0 +1,221 @@
+"""`trm eval` (a checkpoint on a dataset) and `trm solve` (one puzzle)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EVAL_EXAMPLES = """\
+examples:
+  trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000
+  trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --halt adaptive --limit 10000
+  trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --max-steps 32 --device cuda
+  trm eval runs/arc1 --data data/arc1 --batch-size 512 --device cuda --output results/arc1.json
+
+CHECKPOINT may be a training run directory: its best/ checkpoint is evaluated (else its newest
+checkpoints/step_N/). The report (JSON) goes to CHECKPOINT/eval/<data>-<split>-<halt>/report.json
+(RUN_DIR/eval/best-<data>-<split>-<halt>/ for a run) unless --output says otherwise; for ARC,
+submission.json (Kaggle format) is written beside it.
+"""
+
+SOLVE_EXAMPLES = """\
+examples:
+  trm solve runs/sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79
+  trm solve runs/sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79 \\
+      --show --image steps.gif
+  trm solve runs/maze my-maze.txt --show            # N lines of N characters: '#' wall, ' ' or '.' open, S, G
+  trm solve runs/arc1 task.json --data data/arc1    # every test input, voted over the task's variants
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser, halt_default: str) -> None:
+    parser.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="a checkpoint directory, a training run directory (its best/ checkpoint, else the newest), or a "
+        "reference run directory / step_N file",
+    )
+    parser.add_argument(
+        "--halt",
+        choices=("fixed", "adaptive"),
+        default=halt_default,
+        help="fixed: every sample runs --max-steps steps (the reference's evaluation); adaptive: a "
+        "sample stops when its halting logit says so, or at --max-steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=_positive,
+        metavar="K",
+        help="supervision steps at most; may exceed the N_sup the model was trained with "
+        "(default: its N_sup). Example: --max-steps 32",
+    )
+    parser.add_argument(
+        "--halt-threshold",
+        type=float,
+        default=0.0,
+        metavar="Q",
+        help="adaptive: halt when q_halt > Q (default: %(default)s, the rule the model was trained with); "
+        "higher waits for more confidence. Example: --halt-threshold 2",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint on a dataset: accuracies, steps, ARC pass@K and submission",
+        description="Evaluate a checkpoint on a dataset split and write a JSON report: exact, token and halting "
+        "accuracy, exact accuracy after each supervision step, mean steps used, network calls, wall time; "
+        "valid-by-the-rules rates for Sudoku and Maze; pass@1..1000 with augmentation voting and a Kaggle "
+        "submission.json for ARC.",
+        epilog=EVAL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(ev, "fixed")
+    ev.add_argument("--data", required=True, metavar="DIR", help="dataset root (holding train/ and test/)")
+    ev.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
+    ev.add_argument("--batch-size", type=_positive, default=256, help="examples per batch (default: %(default)s)")
+    ev.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="evaluate only the first N examples, for a quick check (ARC: scores only the tasks seen)",
+    )
+    ev.add_argument(
+        "--output",
+        metavar="PATH",
+        help="the JSON report (default: under CHECKPOINT or RUN_DIR, see below). Example: --output results/x.json",
+    )
+    ev.add_argument(
+        "--submission", metavar="PATH", help="ARC: the Kaggle submission (default: submission.json beside the report)"
+    )
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(run=run_eval)
+
+    so = sub.add_parser(
+        "solve",
+        help="solve one puzzle (Sudoku string, maze file, ARC task JSON) and watch the model think",
+        description="Solve one puzzle with a checkpoint; the task (Sudoku, Maze, ARC) comes from the checkpoint's "
+        "vocabulary and sequence length. Prints the answer, the supervision steps used and the halting confidence "
+        "sigmoid(q_halt); --show prints every refinement step, --image draws them.",
+        epilog=SOLVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(so, "adaptive")
+    so.add_argument(
+        "puzzle",
+        metavar="PUZZLE",
+        help="a Sudoku of 81 characters ('.' or '0' = blank), or the path of a maze text file or an ARC task JSON",
+    )
+    so.add_argument(
+        "--data",
+        metavar="DIR",
+        help="ARC: the dataset the model was trained with; its identifiers "
+        "give the task's puzzle embeddings and variants",
+    )
+    so.add_argument("--task", metavar="ID", help="ARC: the task to solve in a challenges file holding several")
+    so.add_argument("--batch-size", type=_positive, default=64, help="ARC: variants per batch (default: %(default)s)")
+    so.add_argument("--show", action="store_true", help="print the answer after every supervision step")
+    so.add_argument("--image", metavar="PATH", help="draw the steps: .png (side by side) or .gif (animated)")
+    so.add_argument("--no-color", action="store_true", help="plain text, no terminal colours")
+    so.set_defaults(run=run_solve)
+
+
+def default_report_path(
+    checkpoint: str, data: str, split: str, halt: str, max_steps: int | None, threshold: float = 0.0
+) -> Path:
+    """CHECKPOINT/eval/<data>-<split>-<halt>[-k<K>][-q<Q>]/report.json.
+
+    For a checkpoint of a training run (its best/ or checkpoints/step_N/) the report goes to
+    RUN_DIR/eval/<best or step_N>-..., because training replaces best/ and deletes old
+    checkpoints, and a report inside them would go too. Beside a checkpoint file.
+    """
+    from trm.eval.evaluate import resolve_checkpoint
+
+    resolved = resolve_checkpoint(checkpoint)
+    name = f"{Path(data).resolve().name}-{split}-{halt}"
+    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
+    if resolved.name == "best":
+        return resolved.parent / "eval" / f"best-{name}" / "report.json"
+    if resolved.parent.name == "checkpoints":
+        return resolved.parent.parent / "eval" / f"{resolved.name}-{name}" / "report.json"
+    base = resolved if resolved.is_dir() else resolved.parent
+    return base / "eval" / name / "report.json"
+
+
+def _announce_replacement(path: Path) -> None:
+    if path.exists():
+        print(f"note: replacing the existing {path}", file=sys.stderr)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from trm.eval.arc import write_submission
+    from trm.eval.evaluate import evaluate, write_report
+
+    report = evaluate(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        batch_size=args.batch_size,
+        halt=args.halt,
+        max_steps=args.max_steps,
+        limit=args.limit,
+        halt_threshold=args.halt_threshold,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(report.table())
+    output = (
+        Path(args.output)
+        if args.output
+        else default_report_path(args.checkpoint, args.data, args.split, args.halt, args.max_steps, args.halt_threshold)
+    )
+    _announce_replacement(output)
+    write_report(report, output)
+    print(f"report written to {output}")
+    if report.submission is not None:
+        submission = Path(args.submission) if args.submission else output.with_name("submission.json")
+        _announce_replacement(submission)
+        write_submission(submission, report.submission)
+        print(f"Kaggle submission written to {submission}")
+
+
+def run_solve(args: argparse.Namespace) -> None:
+    from trm.errors import ConfigError
+    from trm.solve.render import IMAGE_SUFFIXES, format_solution, format_steps, save_picture, use_colour
+    from trm.solve.solve import solve
+
+    if args.image and Path(args.image).suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--image {args.image}: pictures are written as .png (steps side by side) or .gif (animated)")
+    colour = not args.no_color and use_colour(sys.stdout)
+    solutions = solve(
+        args.checkpoint,
+        args.puzzle,
+        halt=args.halt,
+        max_steps=args.max_steps,
+        halt_threshold=args.halt_threshold,
+        data_dir=args.data,
+        task_id=args.task,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    for k, solution in enumerate(solutions):
+        if args.show:
+            print(format_steps(solution, colour))
+        print(format_solution(solution, colour))
+        if args.image:
+            path = Path(args.image)
+            if len(solutions) > 1:
+                path = path.with_name(f"{path.stem}-{k}{path.suffix}")
+            _announce_replacement(path)
+            print(f"steps drawn in {save_picture(solution, path)}")
+        if k + 1 < len(solutions):
+            print()

@@ -1,0 +1,278 @@
+"""`evaluate`: a checkpoint on a dataset split, with fixed or adaptive halting.
+
+Fixed halting reproduces the reference evaluation (trm-spec section 4): every sample runs
+`max_steps` (default N_sup) supervision steps and is judged on the last one. Adaptive
+halting stops each sample when its halting head says so (`trm.eval.adaptive`). Both record
+the exact accuracy after every step and count the network calls actually made. ARC datasets
+are also scored by augmentation voting (pass@K) and give a Kaggle submission.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from trm.config import ModelConfig
+from trm.data.format import DatasetMetadata, read_dataset
+from trm.data.sampler import eval_batches
+from trm.errors import CheckpointError, ConfigError
+from trm.eval.adaptive import RunResult, network_calls_per_step, run_steps
+from trm.eval.arc import PASS_KS, ArcScorer
+from trm.eval.metrics import TASK_NAMES, VALIDITY, MetricTotals, exact_match, task_for
+from trm.model.checkpoint import WEIGHTS, load_model
+from trm.model.trm import TRM
+
+HALT_MODES = ("fixed", "adaptive")
+
+
+@dataclass
+class EvalReport:
+    """Everything one evaluation measured. `to_json()` is what `trm eval` writes."""
+
+    checkpoint: str
+    data: str
+    split: str
+    task: str  # "sudoku", "maze", "arc" or "other"
+    halt: str
+    max_steps: int
+    N_sup: int
+    halt_threshold: float
+    num_examples: int
+    exact_accuracy: float
+    token_accuracy: float
+    halting_accuracy: float
+    mean_steps: float
+    exact_accuracy_per_step: list[float]
+    supervision_steps: int  # samples x supervision steps computed
+    network_calls_per_step: int
+    network_calls: int
+    wall_time_s: float
+    puzzles_per_second: float
+    device: str
+    valid_rate: float | None = None  # Sudoku, Maze: predictions valid by the rules
+    valid_not_label_rate: float | None = None  # ... of which differ from the label
+    pass_at_k: dict[int, float] | None = None  # ARC
+    arc_tasks_scored: int | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    submission: dict | None = field(default=None, repr=False)  # ARC: written apart, not in the JSON
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("submission")
+        if self.pass_at_k is not None:
+            out["pass_at_k"] = {str(k): v for k, v in self.pass_at_k.items()}
+        return out
+
+    def table(self) -> str:
+        """The report as a small table for the terminal."""
+        title = (
+            f"{self.checkpoint} on {self.data} ({self.split} split, {self.num_examples:,} examples, "
+            f"{TASK_NAMES.get(self.task, self.task)}), {self.halt} halting, at most {self.max_steps} steps "
+            f"(trained with N_sup = {self.N_sup})"
+        )
+        rows = [
+            ("exact accuracy", _pct(self.exact_accuracy)),
+            ("token accuracy", _pct(self.token_accuracy)),
+            ("halting accuracy", _pct(self.halting_accuracy)),
+        ]
+        if self.valid_rate is not None:
+            rows.append(
+                (
+                    "valid by the rules",
+                    f"{_pct(self.valid_rate)}  (valid but not the label: {_pct(self.valid_not_label_rate)})",
+                )
+            )
+        if self.pass_at_k is not None:
+            rows += [(f"ARC pass@{k}", _pct(v)) for k, v in self.pass_at_k.items()]
+            rows.append(("ARC tasks scored", str(self.arc_tasks_scored)))
+        rows += [
+            ("mean steps used", f"{self.mean_steps:.2f}"),
+            (
+                "network calls",
+                f"{self.network_calls:,}  ({self.supervision_steps:,} sample-steps x "
+                f"{self.network_calls_per_step} calls per step)",
+            ),
+            ("wall time", f"{self.wall_time_s:.1f} s  ({self.puzzles_per_second:,.1f} puzzles/s on {self.device})"),
+        ]
+        width = max(len(name) for name, _ in rows) + 2
+        lines = [title] + [f"  {name:<{width}}{value}" for name, value in rows]
+        lines.append("  exact accuracy after each step:")
+        per_step = [f"{k + 1}: {_pct(a)}" for k, a in enumerate(self.exact_accuracy_per_step)]
+        lines += ["    " + "  ".join(per_step[i : i + 8]) for i in range(0, len(per_step), 8)]
+        return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def check_model_fits(config: ModelConfig, metadata: DatasetMetadata, checkpoint: str, where: str) -> None:
+    """A checkpoint must share the dataset's vocabulary and sequence length (and know its identifiers)."""
+    if (config.vocab_size, config.seq_len) != (metadata.vocab_size, metadata.seq_len):
+        raise CheckpointError(
+            f"{checkpoint}: the model has vocab_size {config.vocab_size} and seq_len {config.seq_len}, but "
+            f"{where} has vocab_size {metadata.vocab_size} and seq_len {metadata.seq_len}: the checkpoint "
+            "was trained for another task or grid size"
+        )
+    if config.puzzle_emb_ndim > 0 and metadata.num_puzzle_identifiers > config.num_puzzle_identifiers:
+        raise CheckpointError(
+            f"{checkpoint}: the model has {config.num_puzzle_identifiers} puzzle embeddings, but {where} uses "
+            f"{metadata.num_puzzle_identifiers} puzzle identifiers: it was trained on another dataset"
+        )
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint a path names: a checkpoint directory of ours as it is; a training run
+    directory's `best/` checkpoint, else its newest `checkpoints/step_N/`; anything else (a
+    reference run or step_N file) unchanged, for `load_model` to read."""
+    path = Path(path)
+    if (path / WEIGHTS).exists() or not path.is_dir():
+        return path
+    if (path / "best" / WEIGHTS).exists():
+        return path / "best"
+    steps = [p for p in path.glob("checkpoints/step_*") if p.name[5:].isdigit() and (p / WEIGHTS).exists()]
+    return max(steps, key=lambda p: int(p.name[5:])) if steps else path
+
+
+def resolve_model(model: TRM | str | os.PathLike, device: str | torch.device | None) -> tuple[TRM, str]:
+    """A model and a name for it: load a checkpoint path, or take a model as it is."""
+    if isinstance(model, TRM):
+        if device is not None:
+            model.to(device)
+        return model.eval(), "model"
+    path = resolve_checkpoint(model)
+    return load_model(path, device=device or "cpu"), str(path)
+
+
+def check_device(device: str | torch.device | None) -> None:
+    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' was asked for but CUDA is not available here; use --device cpu")
+
+
+def evaluate(
+    model: TRM | str | os.PathLike,
+    data_dir: str | os.PathLike,
+    *,
+    split: str = "test",
+    batch_size: int = 256,
+    halt: str = "fixed",
+    max_steps: int | None = None,
+    limit: int | None = None,
+    halt_threshold: float = 0.0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate a model (or a checkpoint path) on `data_dir/split`.
+
+    `halt` is "fixed" (every sample runs `max_steps`, the reference's evaluation) or
+    "adaptive" (a sample stops when q_halt > `halt_threshold`, or at `max_steps`). `max_steps` defaults
+    to the model's N_sup and may exceed it. `limit` evaluates only the first examples, for
+    quick checks; ARC scores then cover only the tasks that got predictions.
+    """
+    if halt not in HALT_MODES:
+        raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
+    for name, value in (("batch_size", batch_size), ("max_steps", max_steps), ("limit", limit)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    check_device(device)
+    model, checkpoint = resolve_model(model, device)
+    root = Path(data_dir)
+    data = read_dataset(root, split)
+    check_model_fits(model.config, data.metadata, checkpoint, str(root / split / "dataset.json"))
+    task = task_for(data.metadata.vocab_size, data.metadata.seq_len) or "other"
+    max_steps = max_steps or model.config.N_sup
+    scorer = ArcScorer.from_dataset(root) if task == "arc" else None
+    totals = MetricTotals(max_steps, check_validity=task in VALIDITY)
+    run_device = next(model.parameters()).device
+
+    total = sum(s.num_examples for s in data.sets.values())
+    total = min(total, limit) if limit else total
+    bar = tqdm(total=total, desc=f"evaluating ({halt} halting)", unit="puzzle", disable=not progress)
+    supervision_steps, seen, start = 0, 0, time.perf_counter()
+    for eval_batch in eval_batches(data, batch_size):
+        n = min(eval_batch.num_real, total - seen)
+        if n <= 0:
+            break
+        batch = {k: v[:n].to(run_device) for k, v in eval_batch.batch.items()}
+        arrays = {k: v[:n].numpy() for k, v in eval_batch.batch.items()}
+        result, exact_by_step = _run_batch(model, batch, max_steps, halt == "adaptive", halt_threshold)
+        preds, q_halt, steps = (t.cpu().numpy() for t in (result.preds, result.q_halt, result.steps))
+        valid = VALIDITY[task](arrays["inputs"], preds) if task in VALIDITY else None
+        totals.update(arrays["labels"], preds, q_halt, steps, exact_by_step, valid)
+        if scorer is not None:
+            scorer.add_batch(arrays["puzzle_identifiers"], arrays["inputs"], preds, q_halt)
+        supervision_steps += result.supervision_steps
+        seen += n
+        bar.update(n)
+        so_far = max(totals.count, 1)
+        bar.set_postfix_str(f"exact {totals.exact / so_far:.2%}, steps {totals.steps / so_far:.1f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+
+    arc_scores = _arc_results(scorer, limited=limit is not None) if scorer is not None else {}
+    calls_per_step = network_calls_per_step(model.config)
+    return EvalReport(
+        checkpoint=checkpoint,
+        data=str(root),
+        split=split,
+        task=task,
+        halt=halt,
+        max_steps=max_steps,
+        N_sup=model.config.N_sup,
+        halt_threshold=halt_threshold,
+        num_examples=totals.count,
+        supervision_steps=supervision_steps,
+        network_calls_per_step=calls_per_step,
+        network_calls=supervision_steps * calls_per_step,
+        wall_time_s=seconds,
+        puzzles_per_second=seen / max(seconds, 1e-9),
+        device=str(run_device),
+        model=model.config.model_dump(),
+        **totals.summary(),
+        **arc_scores,
+    )
+
+
+def _run_batch(
+    model: TRM, batch: dict[str, torch.Tensor], max_steps: int, adaptive: bool, halt_threshold: float
+) -> tuple[RunResult, np.ndarray]:
+    """Run one batch and record, for every step, which samples' current answers are exact.
+
+    A sample's answer after step k stands for all later steps until it is replaced, so a
+    sample that halted keeps its last answer in the per-step accuracy. Exactness is computed
+    where the batch lives; only one flag per sample and step comes back.
+    """
+    labels = batch["labels"]
+    exact_by_step = np.zeros((max_steps, labels.shape[0]), dtype=bool)
+
+    def on_step(step: int, rows: torch.Tensor, preds: torch.Tensor, _out) -> None:
+        exact = exact_match(preds, labels[rows])
+        exact_by_step[step - 1 :, rows.cpu().numpy()] = exact.cpu().numpy()
+
+    result = run_steps(model, batch, max_steps, adaptive=adaptive, on_step=on_step, halt_threshold=halt_threshold)
+    return result, exact_by_step
+
+
+def _arc_results(scorer: ArcScorer, limited: bool) -> dict[str, Any]:
+    """pass@K and the submission; over every test task, or only those seen when `limit` cut the data."""
+    tasks = scorer.tasks_predicted() if limited else list(scorer.test_puzzles)
+    return dict(
+        pass_at_k=scorer.pass_at_k(PASS_KS, tasks),
+        arc_tasks_scored=len(tasks),
+        submission=scorer.submission(tasks),
+    )
+
+
+def write_report(report: EvalReport, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_json(), indent=2))
+    return path
