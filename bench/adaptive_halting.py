@@ -19,7 +19,7 @@ import json
 import sys
 
 from trm.errors import TRMError
-from trm.eval.evaluate import EvalReport, evaluate
+from trm.eval.evaluate import EvalReport, evaluate, resolve_checkpoint
 from trm.model.checkpoint import load_model
 
 GOAL_RATIO, GOAL_POINTS = 4.0, 0.5
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="also write every report here")
     args = parser.parse_args()
 
-    model = load_model(args.checkpoint, device=args.device)
+    model = load_model(resolve_checkpoint(args.checkpoint), device=args.device)
     common = dict(batch_size=args.batch_size, limit=args.limit, max_steps=model.config.N_sup)
     fixed = evaluate(model, args.data, halt="fixed", **common)
     adaptive = {q: evaluate(model, args.data, halt="adaptive", halt_threshold=q, **common) for q in args.thresholds}

@@ -51,7 +51,8 @@ def report(run_dir: Path) -> None:
     print(f"\nlearning curve of {run_dir} (test = {int(evals[-1]['test/count'])} held-out puzzles)")
     print(f"{'step':>6} {'train min':>9} {'test exact':>10} {'test token':>10}")
     for m in evals:
-        print(f"{m['step']:>6} {m['train_seconds'] / 60:>9.1f} {m['test/exact_accuracy']:>10.2%} {m['test/accuracy']:>10.2%}")
+        minutes, exact, token = m["train_seconds"] / 60, m["test/exact_accuracy"], m["test/accuracy"]
+        print(f"{m['step']:>6} {minutes:>9.1f} {exact:>10.2%} {token:>10.2%}")
     best = max(evals, key=lambda m: m["test/exact_accuracy"])
     print(f"\nbest: step {best['step']} after {best['train_seconds'] / 60:.1f} min of training: "
           f"{best['test/exact_accuracy']:.2%} exact")
