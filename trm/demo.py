@@ -105,7 +105,10 @@ def run_demo(steps: int = 400, seed: int = 0) -> dict[str, float]:
           "after each supervision step:")
     print("  " + "  ".join(f"step {i + 1}: {a:.1%}" for i, a in enumerate(exact.tolist())))
 
-    i = int(torch.argmax((result["preds"][0] != labels).sum(-1)))  # the puzzle hardest at step 1
+    # Show refinement: of the puzzles solved at the last step, the one with most errors at step 1.
+    errors_first = (result["preds"][0] != labels).sum(-1)
+    solved_last = (result["preds"][-1] == labels).all(-1)
+    i = int(torch.argmax(torch.where(solved_last, errors_first, -1)))
     print("\nOne held-out puzzle, refined step by step (halting confidence = sigmoid(q_halt)):")
     columns = [("puzzle", render(test["inputs"][i]))]
     for s in range(config.N_sup):
