@@ -221,14 +221,19 @@ def write_split(directory: str | os.PathLike, split: Split) -> None:
     (directory / "dataset.json").write_text(json.dumps(split.metadata.model_dump()))
 
 
-def read_metadata(directory: str | os.PathLike) -> DatasetMetadata:
-    path = Path(directory) / "dataset.json"
+def read_json(path: Path, missing: str = "not found") -> object:
+    """A JSON file's content, with a DataError naming the file when it is absent or malformed."""
     try:
-        raw = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"{path}: not found; a split directory must contain dataset.json") from None
+        raise DataError(f"{path}: {missing}") from None
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: cannot be read as JSON ({e})") from None
+
+
+def read_metadata(directory: str | os.PathLike) -> DatasetMetadata:
+    path = Path(directory) / "dataset.json"
+    raw = read_json(path, "not found; a split directory must contain dataset.json")
     try:
         return DatasetMetadata(**raw)
     except (TypeError, ValidationError) as e:
@@ -267,12 +272,7 @@ def read_dataset(root: str | os.PathLike, split: str, mmap: bool = True) -> Spli
 
 def read_identifiers(root: str | os.PathLike) -> list[str]:
     path = Path(root) / "identifiers.json"
-    try:
-        names = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: cannot be read as JSON ({e})") from None
+    names = read_json(path)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise DataError(f"{path}: expected a JSON list of identifier names")
     return names

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from trm.data.arc import GRID_SIZE, crop_prediction, parse_grid, parse_variant_name
-from trm.data.format import read_identifiers
+from trm.data.format import read_identifiers, read_json
 from trm.data.grids import NUM_COLOURS, Transform, invert_transform
 from trm.errors import DataError
 
@@ -181,12 +181,7 @@ class ArcScorer:
 def read_test_puzzles(root: str | os.PathLike) -> dict[str, dict]:
     """test_puzzles.json of an ARC dataset: task id -> {"train": [...], "test": [...]}."""
     path = Path(root) / "test_puzzles.json"
-    try:
-        puzzles = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found; ARC scoring needs the test_puzzles.json the ARC builder writes") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: cannot be read as JSON ({e})") from None
+    puzzles = read_json(path, "not found; ARC scoring needs the test_puzzles.json the ARC builder writes")
     if not isinstance(puzzles, dict) or not all(isinstance(t, dict) and "test" in t for t in puzzles.values()):
         raise DataError(f"{path}: expected a JSON object mapping task ids to tasks with a 'test' list")
     return puzzles
