@@ -474,3 +474,21 @@ def test_command_line_builds_and_prints_a_summary(tmp_path, capsys):
 
     assert cli.main(["data", "sudoku", "--source", "csv", "-o", str(tmp_path / "x")]) == 2
     assert "needs --input PATH" in capsys.readouterr().err
+
+
+def test_generated_givens_range_draws_every_count_within_it():
+    from trm.data.sudoku import generate_puzzles
+
+    made = generate_puzzles(60, np.random.default_rng(3), (38, 40), progress=False)
+    counts = (made.questions != 0).sum(axis=1)
+    assert set(counts.tolist()) == {38, 39, 40}
+
+
+@pytest.mark.parametrize("text", ["40-28", "10-30", "30-90", "a-b"])
+def test_givens_range_rejects_bad_bounds(text):
+    import argparse
+
+    from trm.data.sudoku import _givens
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"LOW-HIGH within 17\.\.81"):
+        _givens(text)

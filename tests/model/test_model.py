@@ -217,3 +217,13 @@ def test_compiled_networks_give_the_same_outputs_and_keys():
     model.compile_networks()
     torch.testing.assert_close(model.rollout(batch, 2)["logits"], eager, atol=1e-4, rtol=1e-4)
     assert list(model.state_dict()) == keys
+
+
+def test_compile_without_a_cxx_compiler_warns_and_stays_eager(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    model = TRM(ModelConfig(**SMALL))
+    with pytest.warns(UserWarning, match="needs a C\\+\\+ compiler"):
+        assert model.compile_networks() is False
+    assert not hasattr(model.net, "_compiled_call_impl") or model.net._compiled_call_impl is None

@@ -328,13 +328,24 @@ def solve_puzzle_file(path: str | Path, progress: bool = True) -> SudokuPuzzles:
 
 
 def generate_puzzles(
-    count: int, rng: np.random.Generator, givens: int | None, min_difficulty: int = 0, progress: bool = True
+    count: int,
+    rng: np.random.Generator,
+    givens: int | tuple[int, int] | None,
+    min_difficulty: int = 0,
+    progress: bool = True,
 ) -> SudokuPuzzles:
-    """`count` unique-solution puzzles from our generator (see `sudoku_solver.generate_puzzle`)."""
+    """`count` unique-solution puzzles from our generator (see `sudoku_solver.generate_puzzle`).
+
+    `givens` is the number of givens of every puzzle, a (low, high) range from which each
+    puzzle draws its number uniformly, or None for minimal puzzles.
+    """
     from trm.data.sudoku_solver import generate_puzzle  # numba takes ~0.5 s to load: only when solving
 
+    def draw() -> int | None:
+        return int(rng.integers(givens[0], givens[1] + 1)) if isinstance(givens, tuple) else givens
+
     made = [
-        generate_puzzle(rng, givens, min_difficulty)
+        generate_puzzle(rng, draw(), min_difficulty)
         for _ in tqdm(range(count), desc="generating", unit=" puzzles", disable=not progress)
     ]
     return SudokuPuzzles(
@@ -360,7 +371,7 @@ class SudokuBuildConfig:
     test_size: int | None = None
     num_aug: int = 0
     min_difficulty: int | None = None
-    givens: int | None = 30
+    givens: int | tuple[int, int] | None = 30
     seed: int = 0
     overwrite: bool = False
 
@@ -531,13 +542,20 @@ examples:
 """
 
 
-def _givens(text: str) -> int | None:
+def _givens(text: str) -> int | tuple[int, int] | None:
     if text == "minimal":
         return None
     try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-"))
+            if not 17 <= low <= high <= 81:
+                raise ValueError
+            return low, high
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of givens or 'minimal', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number of givens, a range LOW-HIGH within 17..81, or 'minimal', got {text!r}"
+        ) from None
 
 
 def add_command(tasks: argparse._SubParsersAction) -> None:
@@ -604,8 +622,9 @@ def add_command(tasks: argparse._SubParsersAction) -> None:
         "--givens",
         type=_givens,
         default=30,
-        metavar="N|minimal",
-        help="generate: givens per puzzle, 17..81 (24 and up is fast), or 'minimal' to remove all a "
+        metavar="N|LOW-HIGH|minimal",
+        help="generate: givens per puzzle, 17..81 (24 and up is fast), a range such as 28-40 (each "
+        "puzzle draws its number uniformly), or 'minimal' to remove all a "
         "unique solution allows (default 30)",
     )
     parser.add_argument(

@@ -17,6 +17,8 @@ across optimizer steps; `TRM.step` implements the reference carry semantics.
 from __future__ import annotations
 
 import math
+import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -238,8 +240,16 @@ class TRM(nn.Module):
         """Trained weights, excluding the puzzle-embedding table (as the paper counts)."""
         return sum(p.numel() for p in self.parameters())
 
-    def compile_networks(self, **kwargs) -> None:
-        """torch.compile the recursion's networks in place (state-dict keys are unchanged)."""
+    def compile_networks(self, **kwargs) -> bool:
+        """torch.compile the recursion's networks in place (state-dict keys are unchanged).
+
+        torch.compile generates C++ (CPU) or Triton (GPU) code and needs a C++ compiler to build
+        it; without one the networks stay eager, with a warning, and this returns False.
+        """
+        if not any(shutil.which(cc) for cc in ("c++", "g++", "clang++", "cl")):
+            warnings.warn("torch.compile needs a C++ compiler (none found on PATH): running eagerly", stacklevel=2)
+            return False
         self.net.compile(**kwargs)
         if self.net_y is not None:
             self.net_y.compile(**kwargs)
+        return True

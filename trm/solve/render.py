@@ -206,9 +206,13 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
     return "\n".join(lines)
 
 
-def format_steps(solution: Solution, colour: bool = True, width: int | None = None) -> str:
-    """Every refinement step's answer, with its halting confidence."""
+def format_steps(
+    solution: Solution, colour: bool = True, width: int | None = None, with_puzzle: bool = False
+) -> str:
+    """Every refinement step's answer, with its halting confidence (after the puzzle if asked)."""
     blocks, previous = [], None
+    if with_puzzle:
+        blocks.append(("puzzle", grid_lines(solution, solution.puzzle.grid, colour=colour)))
     for k, step in enumerate(solution.trajectory, start=1):
         blocks.append((f"step {k} ({step.confidence:.2f})", grid_lines(solution, step.answer, previous, colour)))
         previous = step.answer if step.answer.shape == solution.answer.shape else None

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time training steps of a config: examples x steps/s, FLOP/s, fraction of the matmul rate",
         description="Build the model of CONFIG, time training steps (forward, backward, optimizer) on a random "
         "batch of the config's global batch size, and print examples x supervision steps per second, model "
-        "FLOPs per second, and that as a fraction of this machine's measured float32 matmul rate.",
+        "FLOPs per second, and that as a fraction of this machine's measured float32 matmul rate "
+        "(and of its bfloat16 matmul rate when the forward pass runs in bfloat16).",
         epilog="examples:\n  trm bench configs/cpu/sudoku-mlp.yaml\n"
         "  trm bench configs/sudoku-extreme-mlp.yaml global_batch_size=64 model.forward_dtype=float32 compile=false",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,0 +1,247 @@
+"""The paper's comparisons at CPU scale: TRM against its ablations and baselines, equal budgets.
+
+Every row trains on the same generated 9x9 Sudokus (40 givens) for the same number of
+optimizer steps with the same batch, schedule and seed list, starting from the CPU recipe
+(configs/cpu/sudoku-mlp.yaml: D=64, T=2, n=3, bfloat16 forward); a row changes only what the
+paper's row changes. Each run is evaluated on the same 1,000 held-out puzzles during training
+(accuracy against training time) and at the end (accuracy after every supervision step).
+
+    python experiments/paper_comparisons.py --steps 1200 --seeds 0 1
+
+writes experiments/paper-comparisons/results.md (the table), results.json (every number),
+accuracy_vs_steps.png and accuracy_vs_time.png. Runs train in runs/comparisons/ROW-sSEED; a
+finished run's config.yaml and metrics.jsonl are copied to experiments/paper-comparisons/runs/
+(committed with the table), and a run found there is not trained again, so an interrupted
+sweep continues where it stopped (`--only ROW ...` trains some rows; the table always covers
+every finished run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_CONFIG = ROOT / "configs" / "cpu" / "sudoku-mlp.yaml"
+DATA_COMMAND = [
+    "trm", "data", "sudoku", "--source", "generate", "--givens", "40", "--train-size", "20000",
+    "--test-size", "1000", "--seed", "0",
+]
+ATTENTION = ["model.mixer=attention", "model.pos_encodings=rope"]
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    name: str
+    overrides: list[str]
+    paper: str  # the paper's Sudoku-Extreme result for this row
+
+
+ROWS = [
+    Row("trm-mlp", "TRM-MLP (T=2, n=3, 2 layers)", [], "87.4%"),
+    Row("trm-att", "TRM-Att (attention, rotary)", ATTENTION, "74.7%"),
+    Row("act-continue", "TRM w/ ACT continue loss", ["model.act_continue=true"], "86.1%"),
+    Row("separate-nets", "TRM w/ separate y and z networks", ["model.separate_nets=true"], "82.4%"),
+    Row("no-ema", "TRM w/o EMA", ["ema=false"], "79.9%"),
+    Row("four-layers", "TRM, 4 layers (n=3)", ["model.num_layers=4"], "79.5%"),
+    Row("T2-n2", "TRM, T=2, n=2", ["model.n=2"], "73.7%"),
+    Row("one-step-gradient", "TRM w/ 1-step gradient", ["model.one_step_gradient=true"], "56.5%"),
+    Row("single-z", "TRM, single z", ["model.latent=single_z"], "below TRM"),
+    Row("multiscale-z", "TRM, multi-scale z", ["model.latent=multiscale_z"], "below TRM"),
+    Row("hrm", "HRM (4+4 layers, T=2, n=2, 1-step gradient, ACT)",
+        ATTENTION + ["model.separate_nets=true", "model.num_layers=4", "model.y_layers=4", "model.T=2", "model.n=2",
+                     "model.one_step_gradient=true", "model.act_continue=true"], "55.0%"),
+    Row("direct", "Direct prediction (8 layers, one pass)",
+        ATTENTION + ["model.latent=none", "model.T=1", "model.n=0", "model.num_layers=8", "model.N_sup=1"], "0.0%"),
+    Row("direct-ds", "Deep-supervision transformer (8 layers, N_sup=16)",
+        ATTENTION + ["model.latent=none", "model.T=1", "model.n=0", "model.num_layers=8"], "-"),
+]
+STEPS_SHOWN = (1, 2, 4, 8, 16)
+
+
+def run_dir(runs: Path, row: Row, seed: int) -> Path:
+    return runs / f"{row.key}-s{seed}"
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def finished(directory: Path, steps: int) -> bool:
+    evals = [m for m in read_metrics(directory / "metrics.jsonl") if "test/exact_accuracy" in m]
+    return bool(evals) and evals[-1]["step"] >= steps
+
+
+def train(row: Row, seed: int, args: argparse.Namespace) -> None:
+    directory, record = run_dir(args.runs, row, seed), run_dir(args.out / "runs", row, seed)
+    if finished(record, args.steps):
+        print(f"{row.key} seed {seed}: finished earlier, kept", flush=True)
+        return
+    resume = (directory / "checkpoints").exists()
+    command = ["trm", "train"]
+    command += ["--resume", str(directory)] if resume else [str(BASE_CONFIG)]
+    command += [
+        f"name={row.key}-s{seed}", f"run_dir={directory}", f"seed={seed}", f"data.path={args.data}",
+        f"max_steps={args.steps}", "max_minutes=null", f"eval_interval={max(args.steps // args.evals, 1)}",
+        f"compile={'true' if args.compile else 'false'}", "log.tensorboard=false",
+    ]
+    if not resume:
+        command += row.overrides
+    print(f"{row.key} seed {seed}: {' '.join(command)}", flush=True)
+    subprocess.run(command, check=True)
+    record.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "metrics.jsonl"):
+        shutil.copyfile(directory / name, record / name)
+
+
+def summarise(args: argparse.Namespace) -> dict:
+    results = {}
+    for row in ROWS:
+        seeds = {}
+        for seed in args.seeds:
+            directory = run_dir(args.out / "runs", row, seed)
+            if not finished(directory, args.steps):
+                continue
+            metrics = read_metrics(directory / "metrics.jsonl")
+            evals = [m for m in metrics if "test/exact_accuracy" in m]
+            last = evals[-1]
+            config = (directory / "config.yaml").read_text()
+            seeds[seed] = {
+                "final_exact": last["test/exact_accuracy"],
+                "best_exact": max(m["test/exact_accuracy"] for m in evals),
+                "per_step": [last.get(f"test/exact_accuracy@{k}") for k in range(1, 17)],
+                "curve": [(m["step"], m["train_seconds"] / 60, m["test/exact_accuracy"]) for m in evals],
+                "train_minutes": last["train_seconds"] / 60,
+                "config": config,
+            }
+        if seeds:
+            results[row.key] = {"name": row.name, "paper": row.paper, "overrides": row.overrides, "seeds": seeds}
+    return results
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def write_table(results: dict, args: argparse.Namespace, out: Path) -> None:
+    seeds = args.seeds
+    lines = [
+        "# The paper's comparisons at CPU scale",
+        "",
+        f"9x9 Sudoku, 40 givens: 20,000 generated training puzzles (augmented as drawn), 1,000 held-out "
+        f"test puzzles; every run {args.steps} optimizer steps of batch 64 from the CPU recipe "
+        f"(`configs/cpu/sudoku-mlp.yaml`), seeds {', '.join(map(str, seeds))}. Exact accuracy (%) on the "
+        "held-out puzzles at the end of training, after 16 supervision steps unless the column says otherwise. "
+        "The paper's column is its Sudoku-Extreme result for the row, at full scale (not comparable in "
+        "absolute terms; the ordering is what is checked).",
+        "",
+        "Regenerate: `python experiments/paper_comparisons.py "
+        + " ".join(a for a in sys.argv[1:] if a != "--summarise-only") + "`",
+        "",
+        "| row | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | after 1 / 2 / 4 / 8 steps (mean) "
+        "| train minutes (mean) | paper |",
+        "|---|" + "---|" * (len(seeds) + 4),
+    ]
+    for row in ROWS:
+        r = results.get(row.key)
+        if r is None:
+            lines.append(f"| {row.name} | " + " | ".join("not run" for _ in seeds) + " | | | | " + row.paper + " |")
+            continue
+        runs = [r["seeds"].get(s) for s in seeds]
+        done = [x for x in runs if x is not None]
+        mean = sum(x["final_exact"] for x in done) / len(done)
+        per_step = [
+            sum(x["per_step"][k - 1] or 0 for x in done) / len(done) if done[0]["per_step"][k - 1] is not None
+            else None
+            for k in STEPS_SHOWN[:-1]
+        ]
+        minutes = sum(x["train_minutes"] for x in done) / len(done)
+        cells = [pct(x["final_exact"]) if x else "not run" for x in runs]
+        lines.append(
+            f"| {row.name} | " + " | ".join(cells) + f" | **{pct(mean)}** | "
+            + " / ".join(pct(p) for p in per_step) + f" | {minutes:.1f} | {row.paper} |"
+        )
+    lines += ["", "![accuracy against supervision step](accuracy_vs_steps.png)",
+              "![accuracy against training time](accuracy_vs_time.png)", ""]
+    (out / "results.md").write_text("\n".join(lines))
+
+
+def plot(results: dict, out: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print('the plots need matplotlib: pip install -e ".[experiments]"', file=sys.stderr)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for r in results.values():
+        runs = list(r["seeds"].values())
+        steps = [k for k in range(1, 17) if runs[0]["per_step"][k - 1] is not None]
+        mean = [100 * sum(x["per_step"][k - 1] for x in runs) / len(runs) for k in steps]
+        ax.plot(steps, mean, marker="o", markersize=3, label=r["name"])
+    ax.set(xlabel="supervision steps at test time", ylabel="held-out exact accuracy (%, mean over seeds)",
+           xscale="log", title="Accuracy against supervision step")
+    ax.set_xticks([1, 2, 4, 8, 16], labels=["1", "2", "4", "8", "16"])
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_steps.png", dpi=110)
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for i, (_key, r) in enumerate(results.items()):
+        colour = f"C{i % 10}"
+        for j, run in enumerate(r["seeds"].values()):
+            minutes = [c[1] for c in run["curve"]]
+            acc = [100 * c[2] for c in run["curve"]]
+            ax.plot(minutes, acc, color=colour, linestyle="-" if j == 0 else "--", label=r["name"] if j == 0 else None)
+    ax.set(xlabel="minutes of training (2 CPU cores, evaluation excluded)", ylabel="held-out exact accuracy (%)",
+           title="Accuracy against training time (solid: first seed, dashed: second)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_time.png", dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1200, help="optimizer steps per run (default: 1200)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of every row (default: 0 1)")
+    parser.add_argument("--evals", type=int, default=5, help="evaluations per run (default: 5)")
+    parser.add_argument("--only", nargs="+", choices=[r.key for r in ROWS], help="train these rows only")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "sudoku-40", help="dataset (built if missing)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "comparisons", help="run directories")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "paper-comparisons",
+                        help="where the table and plots go")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="train without torch.compile")
+    parser.add_argument("--summarise-only", action="store_true", help="write the table from finished runs")
+    args = parser.parse_args()
+
+    if not args.summarise_only:
+        if not args.data.exists():
+            subprocess.run([*DATA_COMMAND, "-o", str(args.data)], check=True)
+        start = time.perf_counter()
+        for row in ROWS:
+            if args.only and row.key not in args.only:
+                continue
+            for seed in args.seeds:
+                train(row, seed, args)
+        print(f"sweep took {(time.perf_counter() - start) / 60:.1f} minutes", flush=True)
+    results = summarise(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(
+        {"steps": args.steps, "seeds": args.seeds, "data_command": DATA_COMMAND, "results": results}, indent=1))
+    write_table(results, args, args.out)
+    if results:
+        plot(results, args.out)
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

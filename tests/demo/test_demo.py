@@ -1,0 +1,83 @@
+"""`trm demo`: the shipped Sudoku model, the held-out puzzles, the pictures, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from trm.demo import SUDOKU_MODEL, run_demo
+from trm.model import load_model
+
+
+def test_the_shipped_sudoku_model_is_a_small_loadable_checkpoint():
+    files = {p.name: p.stat().st_size for p in SUDOKU_MODEL.iterdir()}
+    assert {"model.safetensors", "config.json", "README.md"} <= set(files)
+    assert files["model.safetensors"] < 5 * 2**20  # a few MB at most, in git
+    model = load_model(SUDOKU_MODEL)
+    assert model.config.vocab_size == 11 and model.config.seq_len == 81
+
+
+def test_demo_solves_held_out_puzzles_and_draws_the_refinement(tmp_path, capsys):
+    result = run_demo(puzzles=64, output=tmp_path)
+    out = capsys.readouterr().out
+    assert result.exact_accuracy >= 0.95  # the card states 99.x% on 1,000 such puzzles
+    assert "Exact accuracy:" in out and "step 1 (" in out and "puzzle" in out
+    png, gif = result.pictures
+    assert Image.open(png).format == "PNG"
+    with Image.open(gif) as animation:
+        assert animation.n_frames >= 2  # the chosen puzzle needs more than one step
+    # The held-out puzzles are a fresh dataset, written once and reused.
+    held_out = next(tmp_path.glob("held-out-40-givens-seed-240-64"))
+    assert json.loads((held_out / "test" / "dataset.json").read_text())["seq_len"] == 81
+
+
+def test_demo_rejects_train_together_with_model(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "trm", "demo", "--train", "--model", str(SUDOKU_MODEL)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "--train trains its own model; leave out --model" in done.stderr
+
+
+@pytest.mark.slow
+def test_demo_train_trains_a_model_and_demonstrates_it(tmp_path):
+    result = run_demo(train=True, minutes=0.3, puzzles=32, output=tmp_path)
+    assert (tmp_path / "run" / "config.yaml").exists()
+    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+    assert 0.0 <= result.exact_accuracy <= 1.0
+
+
+def _card_dataset(tmp_path, name: str):
+    from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+
+    card = json.loads((SUDOKU_MODEL / "card.json").read_text())
+    spec = card["datasets"][name]
+    out = tmp_path / name.replace("/", "-")
+    build_sudoku_dataset(SudokuBuildConfig(
+        source=spec["source"], output=out, givens=spec["givens"], train_size=spec["train_size"],
+        test_size=spec["test_size"], seed=spec["seed"]), progress=False)
+    return card["data"][name], out
+
+
+def test_model_card_adaptive_accuracy_is_reproduced(tmp_path):
+    from trm.eval import evaluate
+
+    stated, data = _card_dataset(tmp_path, "data/sudoku-test-40")
+    report = evaluate(SUDOKU_MODEL, data, halt="adaptive", halt_threshold=2, progress=False)
+    assert report.num_examples == stated["examples"] == 1000
+    assert report.exact_accuracy == pytest.approx(stated["adaptive"]["2"]["exact_accuracy"], abs=0.003)
+    assert report.mean_steps == pytest.approx(stated["adaptive"]["2"]["mean_steps"], abs=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["data/sudoku-test-40", "data/sudoku-test-34", "data/sudoku-test-28"])
+def test_model_card_fixed_step_accuracies_are_reproduced(tmp_path, name):
+    from trm.eval import evaluate
+
+    stated, data = _card_dataset(tmp_path, name)
+    report = evaluate(SUDOKU_MODEL, data, halt="fixed", progress=False)
+    for k in (1, 2, 4, 8, 16):
+        assert report.exact_accuracy_per_step[k - 1] == pytest.approx(stated["fixed_exact_per_step"][k - 1], abs=0.003)
