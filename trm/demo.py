@@ -93,19 +93,22 @@ def held_out_puzzles(output: Path, count: int, givens: int, seed: int) -> Path:
 
 
 def _most_interesting(data: Path, model: TRM, limit: int) -> str:
-    """A held-out puzzle that shows refinement: of the first 256, the one whose first-step answer
-    has the most wrong digits; as an 81-character string."""
+    """A held-out puzzle that shows refinement: of the first 256, among those solved after N_sup
+    steps (all of them if none is), the one whose first-step answer has the most wrong digits;
+    as an 81-character string."""
     test = read_dataset(data, "test")
-    inputs = np.concatenate([s.inputs for s in test.sets.values()])[:limit]
+    inputs = np.concatenate([s.inputs for s in test.sets.values()])[: min(limit, 256)]
+    labels = np.concatenate([s.labels for s in test.sets.values()])[: len(inputs)]
     batch = {
-        "inputs": torch.from_numpy(inputs[:256]).long(),
-        "labels": torch.from_numpy(inputs[:256]).long(),
-        "puzzle_identifiers": torch.zeros(min(256, len(inputs)), dtype=torch.long),
+        "inputs": torch.from_numpy(inputs).long(),
+        "labels": torch.from_numpy(labels).long(),
+        "puzzle_identifiers": torch.zeros(len(inputs), dtype=torch.long),
     }
-    labels = np.concatenate([s.labels for s in test.sets.values()])[:256]
     with torch.no_grad():
-        preds = model.eval().rollout(batch, 1)["preds"][0].numpy()
-    pick = int(np.argmax((preds != labels).sum(-1)))
+        preds = model.eval().rollout(batch, model.config.N_sup)["preds"].numpy()
+    wrong_first = (preds[0] != labels).sum(-1)
+    solved_last = (preds[-1] == labels).all(-1)
+    pick = int(np.argmax(np.where(solved_last, wrong_first, -1))) if solved_last.any() else int(np.argmax(wrong_first))
     return "".join("." if t <= 1 else str(t - 1) for t in inputs[pick])
 
 
@@ -157,7 +160,10 @@ def run_demo(
     width = shutil.get_terminal_size((160, 24)).columns
     _say(format_steps(solution, colour=use_colour(sys.stdout), width=width, with_puzzle=True))
     verdict = "solved" if solution.valid else f"not solved ({solution.problem})"
-    _say(f"{verdict}; the halting head stopped it after {solution.steps} of at most {solution.max_steps} steps")
+    if solution.steps < solution.max_steps:
+        _say(f"{verdict}; the halting head stopped it after {solution.steps} of at most {solution.max_steps} steps")
+    else:
+        _say(f"{verdict}; it ran to the {solution.max_steps}-step cap without the halting head stopping it")
     pictures = [save_picture(solution, output / "refinement.png"), save_picture(solution, output / "refinement.gif")]
     _say(f"Pictures of the refinement: {pictures[0]}, {pictures[1]}")
     seconds = time.perf_counter() - start
