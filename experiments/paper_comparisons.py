@@ -79,6 +79,12 @@ def finished(directory: Path, steps: int) -> bool:
     return bool(evals) and evals[-1]["step"] >= steps
 
 
+def relative(path: Path) -> str:
+    """`path` relative to the repository when it is inside it (saved configs name no machine paths)."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def train(row: Row, seed: int, args: argparse.Namespace) -> None:
     directory, record = run_dir(args.runs, row, seed), run_dir(args.out / "runs", row, seed)
     if finished(record, args.steps):
@@ -86,16 +92,16 @@ def train(row: Row, seed: int, args: argparse.Namespace) -> None:
         return
     resume = (directory / "checkpoints").exists()
     command = ["trm", "train"]
-    command += ["--resume", str(directory)] if resume else [str(BASE_CONFIG)]
+    command += ["--resume", relative(directory)] if resume else [relative(BASE_CONFIG)]
     command += [
-        f"name={row.key}-s{seed}", f"run_dir={directory}", f"seed={seed}", f"data.path={args.data}",
+        f"name={row.key}-s{seed}", f"run_dir={relative(directory)}", f"seed={seed}", f"data.path={relative(args.data)}",
         f"max_steps={args.steps}", "max_minutes=null", f"eval_interval={max(args.steps // args.evals, 1)}",
         f"compile={'true' if args.compile else 'false'}", "log.tensorboard=false",
     ]
     if not resume:
         command += row.overrides
     print(f"{row.key} seed {seed}: {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, cwd=ROOT)
     record.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "metrics.jsonl"):
         shutil.copyfile(directory / name, record / name)
@@ -225,7 +231,7 @@ def main() -> None:
 
     if not args.summarise_only:
         if not args.data.exists():
-            subprocess.run([*DATA_COMMAND, "-o", str(args.data)], check=True)
+            subprocess.run([*DATA_COMMAND, "-o", relative(args.data)], check=True, cwd=ROOT)
         start = time.perf_counter()
         for row in ROWS:
             if args.only and row.key not in args.only:
