@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from trm.eval.cli import _positive
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser(
@@ -40,13 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="where the puzzles, the --train run and the pictures go (default: trm-demo)")
     demo.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     demo.set_defaults(run=run_demo)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def run_info(args: argparse.Namespace) -> None:

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trm.data import sudoku
 from trm.data.format import read_dataset
 from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
 from trm.eval import evaluate
 from trm.model import TRM, load_model
 from trm.solve.render import format_steps, save_picture, use_colour
-from trm.solve.solve import parse_sudoku, solve
+from trm.solve.solve import Puzzle, solve
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 SUDOKU_MODEL = PRETRAINED / "sudoku-9x9"
@@ -92,10 +93,9 @@ def held_out_puzzles(output: Path, count: int, givens: int, seed: int) -> Path:
     return data
 
 
-def _most_interesting(data: Path, model: TRM, limit: int) -> str:
+def _most_interesting(data: Path, model: TRM, limit: int) -> Puzzle:
     """A held-out puzzle that shows refinement: of the first 256, among those solved after N_sup
-    steps (all of them if none is), the one whose first-step answer has the most wrong digits;
-    as an 81-character string."""
+    steps (all of them if none is), the one whose first-step answer has the most wrong digits."""
     test = read_dataset(data, "test")
     inputs = np.concatenate([s.inputs for s in test.sets.values()])[: min(limit, 256)]
     labels = np.concatenate([s.labels for s in test.sets.values()])[: len(inputs)]
@@ -109,7 +109,7 @@ def _most_interesting(data: Path, model: TRM, limit: int) -> str:
     wrong_first = (preds[0] != labels).sum(-1)
     solved_last = (preds[-1] == labels).all(-1)
     pick = int(np.argmax(np.where(solved_last, wrong_first, -1))) if solved_last.any() else int(np.argmax(wrong_first))
-    return "".join("." if t <= 1 else str(t - 1) for t in inputs[pick])
+    return Puzzle("sudoku", sudoku.decode(inputs[pick]).reshape(9, 9), f"held-out puzzle {pick}")
 
 
 def run_demo(
@@ -153,9 +153,9 @@ def run_demo(
          f"({report.network_calls / max(adaptive.network_calls, 1):.1f}x fewer network calls, "
          f"{adaptive.wall_time_s:.1f} s).")
 
-    text = _most_interesting(data, model, puzzles)
-    solution = solve(model, parse_sudoku(text), halt="adaptive", halt_threshold=HALT_THRESHOLD)[0]
-    _say(f"\nOne held-out puzzle ({sum(ch != '.' for ch in text)} givens), the answer after each supervision "
+    puzzle = _most_interesting(data, model, puzzles)
+    solution = solve(model, puzzle, halt="adaptive", halt_threshold=HALT_THRESHOLD)[0]
+    _say(f"\nOne held-out puzzle ({int((puzzle.grid != 0).sum())} givens), the answer after each supervision "
          "step (halting confidence sigmoid(q_halt) in brackets; changed digits highlighted):")
     width = shutil.get_terminal_size((160, 24)).columns
     _say(format_steps(solution, colour=use_colour(sys.stdout), width=width, with_puzzle=True))
