@@ -179,7 +179,7 @@ def write_table(results: dict, args: argparse.Namespace, out: Path) -> None:
             continue
         runs = [r["seeds"].get(s) for s in seeds]
         done = [x for x in runs if x is not None]
-        mean = sum(x["final_exact"] for x in done) / len(done)
+        mean = mean_exact(r)
         per_step = [
             sum(x["per_step"][k - 1] or 0 for x in done) / len(done) if done[0]["per_step"][k - 1] is not None
             else None
@@ -197,12 +197,14 @@ def write_table(results: dict, args: argparse.Namespace, out: Path) -> None:
     (out / "results.md").write_text("\n".join(lines))
 
 
+def mean_exact(row: dict) -> float:
+    """A row's final exact accuracy, averaged over its finished seeds."""
+    return sum(x["final_exact"] for x in row["seeds"].values()) / len(row["seeds"])
+
+
 def ordering_verdict(better: dict, worse: dict, seeds: list[int]) -> tuple[str, list[str]]:
     """Whether `better` beats `worse`: in the mean over seeds and seed by seed (same seed, same data order)."""
-    def mean(r: dict) -> float:
-        return sum(x["final_exact"] for x in r["seeds"].values()) / len(r["seeds"])
-
-    diff = mean(better) - mean(worse)
+    diff = mean_exact(better) - mean_exact(worse)
     per_seed = [better["seeds"][s]["final_exact"] - worse["seeds"][s]["final_exact"]
                 for s in seeds if s in better["seeds"] and s in worse["seeds"]]
     cells = [f"{100 * d:+.1f}" for d in per_seed]
@@ -226,8 +228,7 @@ def orderings_table(results: dict, seeds: list[int]) -> list[str]:
             continue
         b, w = results[better], results[worse]
         verdict, cells = ordering_verdict(b, w, seeds)
-        diff = (sum(x["final_exact"] for x in b["seeds"].values()) / len(b["seeds"])
-                - sum(x["final_exact"] for x in w["seeds"].values()) / len(w["seeds"]))
+        diff = mean_exact(b) - mean_exact(w)
         cells += [""] * (len(seeds) - len(cells))
         lines.append(f"| {claim} | {better} vs {worse} | {100 * diff:+.1f} | " + " | ".join(cells) + f" | {verdict} |")
     return lines
