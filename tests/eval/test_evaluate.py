@@ -192,3 +192,18 @@ def test_a_training_run_directory_evaluates_its_best_checkpoint(sudoku_data, tmp
     step = run / "checkpoints" / "step_00000500"
     assert main(["eval", str(step), "--data", str(sudoku_data), "--quiet", "--limit", "2"]) == 0
     assert (run / "eval" / "step_00000500-sudoku-test-fixed" / "report.json").exists()
+
+
+def test_a_shipped_model_reports_to_the_working_directory_not_into_the_package(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import trm
+    from trm.eval.cli import default_report_path
+
+    shipped = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
+    monkeypatch.chdir(tmp_path)
+    path = default_report_path(str(shipped), "data/sudoku-test-40", "test", "adaptive", None, 2.0)
+    assert path == Path("eval") / "sudoku-9x9-sudoku-test-40-test-adaptive-q2" / "report.json"
+    (tmp_path / "mine").mkdir()
+    own = default_report_path(str(tmp_path / "mine"), "data/sudoku-test-40", "test", "fixed", None)
+    assert own == tmp_path / "mine" / "eval" / "sudoku-test-40-test-fixed" / "report.json"

@@ -16,7 +16,9 @@ examples:
 CHECKPOINT may be a training run directory: its best/ checkpoint is evaluated (else its newest
 checkpoints/step_N/). The report (JSON) goes to CHECKPOINT/eval/<data>-<split>-<halt>/report.json
 (RUN_DIR/eval/best-<data>-<split>-<halt>/ for a run) unless --output says otherwise; for ARC,
-submission.json (Kaggle format) is written beside it.
+submission.json (Kaggle format) is written beside it. For a model shipped with the package
+(trm/pretrained/NAME) the report goes to ./eval/NAME-<data>-<split>-<halt>/ instead, so nothing
+is written inside the installed package.
 """
 
 SOLVE_EXAMPLES = """\
@@ -136,13 +138,19 @@ def default_report_path(
 
     For a checkpoint of a training run (its best/ or checkpoints/step_N/) the report goes to
     RUN_DIR/eval/<best or step_N>-..., because training replaces best/ and deletes old
-    checkpoints, and a report inside them would go too. Beside a checkpoint file.
+    checkpoints, and a report inside them would go too. Beside a checkpoint file. For a model
+    shipped inside the package, ./eval/<model>-... (the package may be read-only, and is not
+    the user's to write to).
     """
     from trm.eval.evaluate import resolve_checkpoint
 
     resolved = resolve_checkpoint(checkpoint)
     name = f"{Path(data).resolve().name}-{split}-{halt}"
     name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
+    pretrained = (Path(__file__).resolve().parent.parent / "pretrained").resolve()
+    if resolved.resolve().is_relative_to(pretrained):
+        model = resolved.resolve().relative_to(pretrained).parts[0]
+        return Path("eval") / f"{model}-{name}" / "report.json"
     if resolved.name == "best":
         return resolved.parent / "eval" / f"best-{name}" / "report.json"
     if resolved.parent.name == "checkpoints":
