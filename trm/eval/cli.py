@@ -165,8 +165,12 @@ def _announce_replacement(path: Path) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
+    from trm.allocator import reuse_freed_memory
     from trm.eval.arc import write_submission
     from trm.eval.evaluate import evaluate, write_report
+
+    if args.device.startswith("cpu"):
+        reuse_freed_memory()
 
     report = evaluate(
         args.checkpoint,

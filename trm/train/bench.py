@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from trm.allocator import reuse_freed_memory
 from trm.data.format import read_dataset
 from trm.errors import DataError
 from trm.model.loss import act_loss
@@ -34,6 +35,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
     model_config = config.model
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
@@ -84,6 +86,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         "matmul_flops_per_s": matmul,
         "fraction_of_matmul_rate": flops / seconds / matmul,
         "threads": torch.get_num_threads(),
+        "reuse_cpu_memory": float(kept),
         "parameters": model.num_parameters(),
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
@@ -97,7 +100,8 @@ def print_report(config: TrainConfig, result: dict[str, float], device: str) -> 
     m = config.model
     print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
           f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
-          f"device={device} threads={result['threads']}")
+          f"device={device} threads={result['threads']}"
+          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else ""))
     print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")
     print(f"  examples x sup. steps  {result['examples_x_steps_per_s']:10.1f} /s")
     print(f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "

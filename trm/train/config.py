@@ -82,6 +82,10 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     threads: int | None = None  # CPU threads per process (None: torch's default)
+    # Keep freed CPU memory in the process (glibc): large activations then stop page-faulting
+    # every step (trm/allocator.py; 1.1-1.3x at the paper's Sudoku shape on 2 cores). The process
+    # keeps its peak memory until it exits.
+    reuse_cpu_memory: bool = True
     deterministic: bool = False  # torch.use_deterministic_algorithms, for bit-exact reruns
 
     log: LogConfig = Field(default_factory=LogConfig)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from trm.allocator import reuse_freed_memory
 from trm.data.format import Split, read_dataset
 from trm.data.sampler import TrainSampler, eval_batches
 from trm.errors import ConfigError, TRMError
@@ -77,6 +78,8 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
+        if self.device.type == "cpu" and config.reuse_cpu_memory:
+            reuse_freed_memory()
         if config.deterministic:
             torch.use_deterministic_algorithms(True)
 
