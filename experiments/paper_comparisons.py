@@ -205,13 +205,13 @@ def mean_exact(row: dict) -> float:
 
 def ordering_verdict(better: dict, worse: dict, seeds: list[int]) -> tuple[str, list[str]]:
     """Whether `better` beats `worse`: in the mean over seeds and seed by seed (same seed, same data order)."""
-    diff = mean_exact(better) - mean_exact(worse)
+    mean_better = mean_exact(better)
+    diff = mean_better - mean_exact(worse)
     per_seed = [better["seeds"][s]["final_exact"] - worse["seeds"][s]["final_exact"]
                 for s in seeds if s in better["seeds"] and s in worse["seeds"]]
     cells = [f"{100 * d:+.1f}" for d in per_seed]
     if diff == 0:
-        undecided = mean_exact(better) == 0
-        return ("tie: both at 0%, not decided at this budget" if undecided else "tie"), cells
+        return ("tie: both at 0%, not decided at this budget" if mean_better == 0 else "tie"), cells
     agree = all(d * diff > 0 for d in per_seed)
     if diff > 0:
         return ("holds" if agree else "holds in the mean; the seeds disagree"), cells

@@ -147,10 +147,10 @@ def default_report_path(
     resolved = resolve_checkpoint(checkpoint)
     name = f"{Path(data).resolve().name}-{split}-{halt}"
     name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
-    pretrained = (Path(__file__).resolve().parent.parent / "pretrained").resolve()
-    if resolved.resolve().is_relative_to(pretrained):
-        model = resolved.resolve().relative_to(pretrained).parts[0]
-        return Path("eval") / f"{model}-{name}" / "report.json"
+    pretrained = Path(__file__).resolve().parent.parent / "pretrained"
+    real = resolved.resolve()
+    if real.is_relative_to(pretrained):
+        return Path("eval") / f"{real.relative_to(pretrained).parts[0]}-{name}" / "report.json"
     if resolved.name == "best":
         return resolved.parent / "eval" / f"best-{name}" / "report.json"
     if resolved.parent.name == "checkpoints":
