@@ -1,10 +1,15 @@
+import os
 from pathlib import Path
 
 import pytest
 
 # The project's shared material (reference fixtures, ARC and Sudoku data) sits beside the
-# repository in development and CI. Tests that need it are skipped when it is absent.
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# repository in development and CI, or where TRM_SHARED points. Tests that need it are skipped
+# when it is absent.
+SHARED = Path(os.environ.get("TRM_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+
+# cuBLAS is deterministic only with a fixed workspace, set before its first use (CUDA tests).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def shared_path(*parts: str) -> Path:

@@ -28,7 +28,7 @@ def sudoku_data(tmp_path_factory) -> Path:
 
 def tiny_config(data: Path, run_dir: Path, *extra: str):
     overrides = [
-        f"data.path={data}", "data.augment=sudoku", f"run_dir={run_dir}", "seed=3",
+        f"data.path={data}", "data.augment=sudoku", f"run_dir={run_dir}", "seed=3", "device=cpu",
         "model.hidden_size=16", "model.num_heads=2", "model.mixer=mlp", "model.pos_encodings=none",
         "model.T=2", "model.n=1", "model.N_sup=3", "model.halt_exploration_prob=0.3",
         "model.puzzle_emb_ndim=16", "model.puzzle_emb_len=1",

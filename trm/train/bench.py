@@ -46,7 +46,8 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     torch.manual_seed(config.seed)
     model = TRM(model_config).to(device).train()
     if config.compile:
-        model.compile_networks()
+        torch._dynamo.reset()  # a fresh compile cache: graphs of an earlier bench in this process count
+        model.compile_networks()  # against the recompile limit, past which torch runs eagerly
     optimizer = AdamATan2(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
                           weight_decay=config.weight_decay)
     B, L, V = config.global_batch_size, model_config.seq_len, model_config.vocab_size

@@ -81,6 +81,8 @@ class Trainer:
         if self.device.type == "cpu" and config.reuse_cpu_memory:
             reuse_freed_memory()
         if config.deterministic:
+            # cuBLAS is deterministic only with a fixed workspace; it reads this when its handle is made
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
 
         self.train_split = read_dataset(config.data.path, "train")
