@@ -4,8 +4,11 @@ Skipped where no CUDA device is present (CI runs on CPU); run on a GPU machine w
 tests/test_cuda.py`. The two-process NCCL test needs two GPUs.
 """
 
+import os
+
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 from tests.model.test_official_fixtures import CASES, DEEP, DEEP_GRADIENT, load_case
 from tests.train.test_train import _free_port, final_weights, read_metrics, tiny_config
@@ -14,6 +17,7 @@ from trm.model import act_loss
 from trm.model.checkpoint import convert_official_state
 from trm.train.bench import bench
 from trm.train.checkpoint import checkpoint_dirs
+from trm.train.config import load_train_config
 from trm.train.loop import Trainer, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -116,8 +120,6 @@ def test_compiled_bfloat16_training_learns_on_the_gpu(sudoku_data, tmp_path):
 
 
 def test_bench_reports_on_the_gpu():
-    from trm.train.config import load_train_config
-
     config = load_train_config(None, ["device=cuda", "global_batch_size=32", "model.hidden_size=64",
                                       "model.num_heads=2", "model.T=2", "model.n=2", "data.path=none"])
     result = bench(config, steps=3, warmup=1)
@@ -125,8 +127,6 @@ def test_bench_reports_on_the_gpu():
 
 
 def _nccl_worker(rank, world, port, data, run_dir):
-    import os
-
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     train(tiny_config(data, run_dir, "device=cuda", "deterministic=true", "model.halt_exploration_prob=0.0"))
@@ -134,8 +134,6 @@ def _nccl_worker(rank, world, port, data, run_dir):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
 def test_two_nccl_processes_match_one_process(sudoku_data, tmp_path):
-    import torch.multiprocessing as mp
-
     train(tiny_config(sudoku_data, tmp_path / "one", "device=cuda", "deterministic=true",
                       "model.halt_exploration_prob=0.0"))
     mp.spawn(_nccl_worker, args=(2, _free_port(), str(sudoku_data), str(tmp_path / "two")), nprocs=2)
