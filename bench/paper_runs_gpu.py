@@ -89,7 +89,8 @@ def main() -> None:
         print("no CUDA device: timing on the CPU (slow at these shapes)")
     rows = []
     for name in args.configs:
-        torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         row = measure(name, args.steps, args.warmup, args.overrides)
         rows.append(row)
         print(f"{name}: batch {row['batch']}, {row['step_seconds'] * 1000:.1f} ms/step, "

@@ -36,16 +36,42 @@ def load_case(case: str):
     return model, expected, batch
 
 
+def check_outputs(out: dict, expected: dict, case: str) -> None:
+    """Logits and halting logits of every step within 1e-3 of the reference's (step 0 for DEEP)."""
+    for s in range(1) if case in DEEP else range(expected["logits"].shape[0]):
+        for key in ("logits", "q_halt_logits", "q_continue_logits"):
+            torch.testing.assert_close(out[key][s].cpu(), expected[key][s], atol=1e-3, rtol=0)
+
+
+def check_training_steps(model, expected: dict, batch: dict, case: str) -> None:
+    """Two consecutive training steps (halted samples restart between them) on the model's
+    device: each loss and the gradient of every trained parameter against the reference's."""
+    kind = "hrm" if case.startswith("hrm") else "trm"
+    model.train()
+    params = dict(model.named_parameters())
+    loss_tol = 3e-3 if case in DEEP else 2e-5
+    carry = model.initial_carry(batch)
+    for s in range(2):
+        model.zero_grad()
+        carry, out = model.step(carry, batch)
+        loss, _ = act_loss(out, carry)
+        loss.backward()
+        assert loss.item() == pytest.approx(expected["train_losses"][s].item(), rel=loss_tol, abs=loss_tol)
+
+        grads = convert_official_state(expected["train_grads"][s], kind)
+        assert set(grads) - {"puzzle_emb_local_grad"} == set(params), "every trained parameter is checked"
+        for key, want in grads.items():
+            got = (model.puzzle_emb.rows.grad if key == "puzzle_emb_local_grad" else params[key].grad).cpu()
+            rel = ((got - want).norm() / want.norm().clamp_min(1e-12)).item()
+            bound = DEEP_GRADIENT if case in DEEP else 1e-3
+            assert rel < bound, f"step {s} gradient of {key}: relative error {rel:.2e}"
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_eval_logits_and_halting_logits_every_step(case):
     model, expected, batch = load_case(case)
-    steps = expected["logits"].shape[0]
-    out = model.eval().rollout(batch, steps)
-    compared = range(1) if case in DEEP else range(steps)
-    for s in compared:
-        torch.testing.assert_close(out["logits"][s], expected["logits"][s], atol=1e-3, rtol=0)
-        torch.testing.assert_close(out["q_halt_logits"][s], expected["q_halt_logits"][s], atol=1e-3, rtol=0)
-        torch.testing.assert_close(out["q_continue_logits"][s], expected["q_continue_logits"][s], atol=1e-3, rtol=0)
+    out = model.eval().rollout(batch, expected["logits"].shape[0])
+    check_outputs(out, expected, case)
     if case in DEEP:  # later steps within float32 drift (above)
         assert (out["logits"] - expected["logits"]).abs().max() < DEEP_DRIFT
 
@@ -60,23 +86,4 @@ def test_stablemax_cross_entropy_first_step(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_training_losses_and_every_gradient(case):
-    model, expected, batch = load_case(case)
-    kind = "hrm" if case.startswith("hrm") else "trm"
-    model.train()
-    params = dict(model.named_parameters())
-    loss_tol = 3e-3 if case in DEEP else 2e-5
-    carry = model.initial_carry(batch)
-    for s in range(2):  # two consecutive steps: halted samples restart between them
-        model.zero_grad()
-        carry, out = model.step(carry, batch)
-        loss, _ = act_loss(out, carry)
-        loss.backward()
-        assert loss.item() == pytest.approx(expected["train_losses"][s].item(), rel=loss_tol, abs=loss_tol)
-
-        grads = convert_official_state(expected["train_grads"][s], kind)
-        assert set(grads) - {"puzzle_emb_local_grad"} == set(params), "every trained parameter is checked"
-        for key, want in grads.items():
-            got = model.puzzle_emb.rows.grad if key == "puzzle_emb_local_grad" else params[key].grad
-            rel = ((got - want).norm() / want.norm().clamp_min(1e-12)).item()
-            bound = DEEP_GRADIENT if case in DEEP else 1e-3
-            assert rel < bound, f"step {s} gradient of {key}: relative error {rel:.2e}"
+    check_training_steps(*load_case(case), case)
