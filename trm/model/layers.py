@@ -36,11 +36,11 @@ def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, bound: float = 2.0) ->
         return tensor.clamp_(-bound * scale, bound * scale)
 
 
-def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMS norm without a learned scale, computed in float32 (post-norm needs the precision)."""
+def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """RMS norm over `dim` without a learned scale, computed in float32 (post-norm needs the precision)."""
     dtype = x.dtype
     x = x.float()
-    return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+    return (x * torch.rsqrt(x.square().mean(dim, keepdim=True) + eps)).to(dtype)
 
 
 class Linear(nn.Module):
@@ -87,8 +87,30 @@ class PuzzleEmbedding(nn.Module):
         return rows
 
 
+class _LeftMatmul(torch.autograd.Function):
+    """w @ x, with the weight gradient computed as (x @ grad^T)^T.
+
+    The same product as autograd's grad @ x^T, transposed: for the token mixer's (2*inner, S)
+    weight, oneDNN computes it 1.6x faster with the wide dimension last (bfloat16, 2 CPU cores).
+    """
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(w, x)
+        return w @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w, x = ctx.saved_tensors
+        return (x @ grad.t()).t(), w.t() @ grad
+
+
 class SwiGLU(nn.Module):
-    """out = down(silu(gate) * value); the hidden width is 2/3 * expansion * d, rounded up to 256."""
+    """out = down(silu(gate) * value); the hidden width is 2/3 * expansion * d, rounded up to 256.
+
+    `features_first` takes a (features, tokens) matrix and multiplies the weights from the left:
+    the same result as transposing, applying and transposing back, without the transposed copies.
+    """
 
     def __init__(self, dim: int, expansion: float) -> None:
         super().__init__()
@@ -96,7 +118,10 @@ class SwiGLU(nn.Module):
         self.gate_up_proj = Linear(dim, 2 * inner)
         self.down_proj = Linear(inner, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, features_first: bool = False) -> torch.Tensor:
+        if features_first:
+            gate, value = _LeftMatmul.apply(self.gate_up_proj.weight.to(x.dtype), x).chunk(2, dim=0)
+            return self.down_proj.weight.to(x.dtype) @ (F.silu(gate) * value)
         gate, value = self.gate_up_proj(x).chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * value)
 
@@ -142,7 +167,10 @@ class Block(nn.Module):
     """Post-norm block: h = rms(h + mix(h)); h = rms(h + swiglu(h)).
 
     The mixer is self-attention or, for TRM-MLP, a SwiGLU across the sequence axis. For the
-    latter the first norm is also taken across the sequence axis, as in the reference.
+    latter the first norm is also taken across the sequence axis, as in the reference, and the
+    block works sequence-major, on (S, B, D) instead of (B, S, D): seen as an (S, B*D) matrix the
+    token mixer is then two plain matrix products, and seen as (S*B, D) so is the channel MLP,
+    with no transposed copies in between.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -156,19 +184,30 @@ class Block(nn.Module):
         self.mlp = SwiGLU(config.hidden_size, config.expansion)
 
     def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        if self.token_mlp:
-            t = h.transpose(1, 2)
-            h = rms_norm(t + self.mixer(t), self.eps).transpose(1, 2)
+        if self.token_mlp:  # h is (S, B, D)
+            t = h.reshape(h.shape[0], -1)
+            h = rms_norm(t + self.mixer(t, features_first=True), self.eps, dim=0).view(h.shape)
         else:
             h = rms_norm(h + self.mixer(h, rotary), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
+def sequence_major(x: torch.Tensor) -> torch.Tensor:
+    """x (..., B, S, D) with its memory laid out as (..., S, B, D); no copy if it already is."""
+    return x.transpose(-3, -2).contiguous().transpose(-3, -2)
+
+
 class Network(nn.Module):
-    """The recursion's network: net(h, u) = blocks(h + u), u being the injected input."""
+    """The recursion's network: net(h, u) = blocks(h + u), u being the injected input.
+
+    It takes and returns (B, S, D). With the MLP mixer the blocks work on (S, B, D): pass
+    states laid out by `sequence_major` and the transposes here are free; the result comes
+    back laid out the same way.
+    """
 
     def __init__(self, config: ModelConfig, num_layers: int) -> None:
         super().__init__()
+        self.sequence_major = config.mixer == "mlp"
         self.layers = nn.ModuleList(Block(config) for _ in range(num_layers))
 
     def forward(
@@ -176,6 +215,8 @@ class Network(nn.Module):
     ) -> torch.Tensor:
         if u is not None:
             h = h + u
+        if self.sequence_major:
+            h = h.transpose(0, 1)
         for layer in self.layers:
             h = layer(h, rotary)
-        return h
+        return h.transpose(0, 1) if self.sequence_major else h

@@ -27,7 +27,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from trm.config import ModelConfig
-from trm.model.layers import Embedding, Linear, Network, PuzzleEmbedding, rotary_tables, trunc_normal_
+from trm.model.layers import (
+    Embedding,
+    Linear,
+    Network,
+    PuzzleEmbedding,
+    rotary_tables,
+    sequence_major,
+    trunc_normal_,
+)
 
 Batch = Mapping[str, torch.Tensor]  # inputs (B x L), labels (B x L), puzzle_identifiers (B)
 
@@ -132,6 +140,8 @@ class TRM(nn.Module):
         updates = self._updates()
         graded = 2 if cfg.one_step_gradient else (1 if cfg.latent == "none" else cfg.n + 1)
         grad_on = torch.is_grad_enabled()
+        if self.net.sequence_major:  # lay the states out as the networks work on them (no copy if they are)
+            x, y, z = sequence_major(x), sequence_major(y), sequence_major(z)
         zs = list(z.unbind(0))
         for i, (kind, k) in enumerate(updates):
             with torch.set_grad_enabled(grad_on and i >= len(updates) - graded):
