@@ -149,8 +149,9 @@ def test_inconsistent_arrays_name_the_set_and_the_array(tmp_path, name, array, m
 
 
 def test_missing_dataset_or_split_directory(tmp_path):
-    with pytest.raises(DataError, match="dataset directory not found"):
+    with pytest.raises(DataError, match="dataset directory not found") as err:
         read_dataset(tmp_path / "nowhere", "train")
+    assert "trm data TASK" in str(err.value)  # says how to build one
     write_by_hand(tmp_path)
     with pytest.raises(DataError, match="no 'test/' split"):
         read_dataset(tmp_path, "test")

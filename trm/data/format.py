@@ -264,7 +264,9 @@ def read_dataset(root: str | os.PathLike, split: str, mmap: bool = True) -> Spli
     """Read `root/split`, with an error that says what a dataset root looks like."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: dataset directory not found")
+        raise DataError(
+            f"{root}: dataset directory not found (build one with `trm data TASK ... -o {root}`; see `trm data --help`)"
+        )
     if not (root / split).is_dir():
         raise DataError(f"{root}: has no '{split}/' split directory (a dataset root holds train/ and test/)")
     return read_split(root / split, mmap=mmap)
