@@ -1,17 +1,20 @@
 """float32 matmul rates of PyTorch's default CPU path (MKL) and of oneDNN at the CPU recipe's shapes.
 
 PyTorch sends float32 `mm` to MKL; oneDNN's float32 kernels are reachable through
-`torch.ops.mkldnn._linear_pointwise`. This prints both rates for the products of one TRM-MLP
-training step at D=64, batch 64, 81 cells (the channel MLP, its input and weight gradients, and the
-token mixer), so the two libraries can be compared on the machine at hand.
+`torch.ops.mkldnn._linear_pointwise`, which our float32 CPU path uses (`onednn_float32: true`,
+trm/model/layers.py). This prints both rates for the products of one TRM-MLP training step at
+D=64, batch 64, 81 cells (the channel MLP, its input and weight gradients, and the token mixer),
+and with `--rounds N` also times whole float32 training steps of the CPU recipe both ways,
+alternating in one process so the machine's drift hits both alike.
 
     python bench/cpu_matmul_backends.py              # one thread
-    python bench/cpu_matmul_backends.py --threads 2
+    python bench/cpu_matmul_backends.py --threads 2 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -36,6 +39,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
     parser.add_argument("--repeats", type=int, default=15, help="calls per timed round (default: 15)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="also time float32 training steps both ways, N rounds (default: 0)"
+    )
+    parser.add_argument("--config", default="configs/cpu/sudoku-mlp.yaml", help="config for --rounds")
     args = parser.parse_args()
     if not torch.backends.mkldnn.is_available():
         raise SystemExit("this PyTorch build has no oneDNN (mkldnn)")
@@ -67,6 +74,26 @@ def main() -> None:
     for name, flops, mkl, dnn in cases:
         a, b = best_seconds(mkl, args.repeats), best_seconds(dnn, args.repeats)
         print(f"{name:34s} {flops / a / 1e9:14.1f} {flops / b / 1e9:10.1f} {a / b:6.2f}x")
+    if args.rounds:
+        training_rounds(args.config, args.rounds, args.threads)
+
+
+def training_rounds(config_path: str, rounds: int, threads: int) -> None:
+    """`trm bench` of the config in float32, with and without oneDNN, alternating in this process."""
+    from trm.train.bench import bench
+    from trm.train.config import load_train_config
+
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    print(f"\nfloat32 training steps of {config_path}, {threads} thread(s); examples x sup. steps / s")
+    for r in range(rounds):
+        for onednn in (False, True):
+            overrides = ["model.forward_dtype=float32", f"onednn_float32={str(onednn).lower()}", f"threads={threads}"]
+            result = bench(load_train_config(config_path, overrides), steps=30, warmup=8)
+            rates[onednn].append(result["examples_x_steps_per_s"])
+        ratio = rates[True][-1] / rates[False][-1]
+        print(f"round {r + 1}: default {rates[False][-1]:6.1f}  oneDNN {rates[True][-1]:6.1f}  ratio {ratio:.2f}x")
+    ratios = [b / a for a, b in zip(rates[False], rates[True])]
+    print(f"per-round ratio: median {statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import torch
 from trm.allocator import reuse_freed_memory
 from trm.data.format import read_dataset
 from trm.errors import DataError
+from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
 from trm.model.trm import TRM
 from trm.train.config import TrainConfig
@@ -36,6 +37,8 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     if config.threads:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
+    onednn = use_onednn_float32(config.onednn_float32) and device.type == "cpu"
+    onednn = onednn and config.model.forward_dtype == "float32"
     model_config = config.model
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
@@ -88,6 +91,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         "fraction_of_matmul_rate": flops / seconds / matmul,
         "threads": torch.get_num_threads(),
         "reuse_cpu_memory": float(kept),
+        "onednn_float32": float(onednn),
         "parameters": model.num_parameters(),
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
@@ -102,7 +106,8 @@ def print_report(config: TrainConfig, result: dict[str, float], device: str) -> 
     print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
           f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
           f"device={device} threads={result['threads']}"
-          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else ""))
+          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else "")
+          + (" (float32 matmuls through oneDNN)" if result.get("onednn_float32") else ""))
     print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")
     print(f"  examples x sup. steps  {result['examples_x_steps_per_s']:10.1f} /s")
     print(f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "

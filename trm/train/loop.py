@@ -26,6 +26,7 @@ from trm.allocator import reuse_freed_memory
 from trm.data.format import Split, read_dataset
 from trm.data.sampler import TrainSampler, eval_batches
 from trm.errors import ConfigError, TRMError
+from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
 from trm.model.trm import TRM, Carry
 from trm.train import dist as tdist
@@ -80,6 +81,7 @@ class Trainer:
             torch.set_num_threads(config.threads)
         if self.device.type == "cpu" and config.reuse_cpu_memory:
             reuse_freed_memory()
+        use_onednn_float32(config.onednn_float32)
         if config.deterministic:
             # cuBLAS is deterministic only with a fixed workspace; it reads this when its handle is made
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
