@@ -86,7 +86,7 @@ class TrainConfig(BaseModel):
     # every step (trm/allocator.py; 1.1-1.3x at the paper's Sudoku shape on 2 cores). The process
     # keeps its peak memory until it exits.
     reuse_cpu_memory: bool = True
-    # float32 matmuls on CPU through oneDNN instead of PyTorch's default (MKL): about 1.15x faster
+    # float32 matmuls on x86-64 CPUs through oneDNN instead of PyTorch's default (MKL): about 1.15x faster
     # float32 steps at the CPU recipe's shape on the 2-core AMD machine (trm/model/layers.py;
     # bench/cpu_matmul_backends.py --rounds 5 compares the two). Same float32 results.
     onednn_float32: bool = True
