@@ -73,6 +73,7 @@ def _onednn(x: torch.Tensor) -> bool:
 @torch.library.custom_op("trm::onednn_matmul_nt", mutates_args=())
 def onednn_matmul_nt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b.T for 2-D float32 CPU tensors, by oneDNN's float32 matmul (any strides)."""
+    a, b = (t if 1 in t.stride() else t.contiguous() for t in (a, b))  # row- or column-major as they are
     return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], None)
 
 
