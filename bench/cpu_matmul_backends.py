@@ -15,29 +15,24 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
+import torch.utils.benchmark as benchmark
 
 
-def best_seconds(fn: Callable[[], object], repeats: int, rounds: int = 5) -> float:
-    """Best mean time of `rounds` runs of `repeats` calls, after a warm-up."""
-    for _ in range(3):
-        fn()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
+def seconds_per_call(fn: Callable[[], object], threads: int, calls: int = 15, rounds: int = 5) -> float:
+    """Best mean time of one call over `rounds` runs of `calls` calls (torch.utils.benchmark warms up).
+
+    The best round, not the median: on a machine whose speed drifts, it is the steadiest figure.
+    """
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    return min(timer.timeit(calls).mean for _ in range(rounds))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
-    parser.add_argument("--repeats", type=int, default=15, help="calls per timed round (default: 15)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--rounds", type=int, default=0, help="also time float32 training steps both ways, N rounds (default: 0)"
@@ -72,7 +67,7 @@ def main() -> None:
     print(f"float32 matmul, {args.threads} thread(s); GFLOP/s (higher is better)")
     print(f"{'product':34s} {'default (MKL)':>14s} {'oneDNN':>10s} {'ratio':>7s}")
     for name, flops, mkl, dnn in cases:
-        a, b = best_seconds(mkl, args.repeats), best_seconds(dnn, args.repeats)
+        a, b = seconds_per_call(mkl, args.threads), seconds_per_call(dnn, args.threads)
         print(f"{name:34s} {flops / a / 1e9:14.1f} {flops / b / 1e9:10.1f} {a / b:6.2f}x")
     if args.rounds:
         training_rounds(args.config, args.rounds, args.threads)

@@ -37,8 +37,8 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     if config.threads:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
-    onednn = use_onednn_float32(config.onednn_float32) and device.type == "cpu"
-    onednn = onednn and config.model.forward_dtype == "float32"
+    float32_cpu = device.type == "cpu" and config.model.forward_dtype == "float32"
+    onednn = use_onednn_float32(config.onednn_float32) and float32_cpu
     model_config = config.model
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
