@@ -12,10 +12,12 @@ also gives the bfloat16 matmul rate and the fraction of it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 
 from trm.allocator import reuse_freed_memory
+from trm.config import ModelConfig
 from trm.data.format import read_dataset
 from trm.errors import DataError
 from trm.model.layers import use_onednn_float32
@@ -32,13 +34,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
+def training_step(config: TrainConfig) -> tuple[Callable[[], None], TRM, ModelConfig, torch.device]:
+    """The config's model, compiled if asked, and one training step (forward, backward,
+    optimizer) on a fixed random batch of the global batch size, as `trm bench` times it.
+
+    Applies the config's CPU settings (threads, freed memory kept, oneDNN float32 matmuls)."""
     device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
-    float32_cpu = device.type == "cpu" and config.model.forward_dtype == "float32"
-    onednn = use_onednn_float32(config.onednn_float32) and float32_cpu
+    if device.type == "cpu" and config.reuse_cpu_memory:
+        reuse_freed_memory()
+    use_onednn_float32(config.onednn_float32)
     model_config = config.model
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
@@ -72,6 +78,15 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         if model.puzzle_emb is not None:
             model.puzzle_emb.rows = None  # the trainer hands these rows to the sparse optimizer
 
+    return step, model, model_config, device
+
+
+def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
+    step, model, model_config, device = training_step(config)
+    B = config.global_batch_size
+    kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
+    float32_cpu = device.type == "cpu" and model_config.forward_dtype == "float32"
+    onednn = use_onednn_float32(config.onednn_float32) and float32_cpu  # already set; says whether in force
     for _ in range(warmup):
         step()
     _sync(device)

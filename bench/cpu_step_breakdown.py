@@ -1,0 +1,105 @@
+"""Where a CPU training step's time goes: matrix products, compiled elementwise kernels, the rest.
+
+Two measurements of a config's training step (the CPU recipe by default), the step `trm bench`
+times:
+
+1. Without a profiler, rounds of steps alternate between one thread and the config's threads
+   in one process. With T(1) = S + P and T(N) = S + P/N, S is the serial part that more cores
+   do not shrink (Python, dispatch, small eager operations, memory allocation). On a machine
+   whose speed drifts this estimate is rough: read it over several runs.
+2. Under torch.profiler, with inductor's per-kernel profiling, the step's CPU time by kind:
+   matrix products (oneDNN or MKL), the elementwise kernels torch.compile generated, and all
+   other operations. The profiler slows the step down; the shares are the figures to read.
+
+    python bench/cpu_step_breakdown.py
+    python bench/cpu_step_breakdown.py model.forward_dtype=float32
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+import torch
+import torch._inductor.config as inductor_config
+from torch.profiler import ProfilerActivity, profile
+
+from trm.train.bench import training_step
+from trm.train.config import load_train_config
+
+MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"}
+
+
+def seconds_per_step(step, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--config", default="configs/cpu/sudoku-mlp.yaml")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per thread count (default: 6)")
+    parser.add_argument("--steps", type=int, default=8, help="steps per round (default: 8)")
+    parser.add_argument("--top", type=int, default=12, help="operations listed (default: 12)")
+    args = parser.parse_args()
+
+    inductor_config.cpp.enable_kernel_profile = True  # each generated kernel shows up as its own event
+    config = load_train_config(args.config, [*args.overrides, "device=cpu"])
+    step, _, model_config, _ = training_step(config)
+    threads = torch.get_num_threads()
+    for _ in range(8):  # compile, warm up
+        step()
+
+    times: dict[int, list[float]] = {1: [], threads: []}
+    for _ in range(args.rounds):
+        for n in times:
+            torch.set_num_threads(n)
+            step()
+            times[n].append(seconds_per_step(step, args.steps))
+    torch.set_num_threads(threads)
+    t1, tn = statistics.median(times[1]), statistics.median(times[threads])
+    print(f"{args.config}: {model_config.forward_dtype}, batch {config.global_batch_size}, compile={config.compile}")
+    speedups = [a / b for a, b in zip(times[1], times[threads])]
+    print(f"step: {t1 * 1e3:.1f} ms on 1 thread, {tn * 1e3:.1f} ms on {threads} (medians of {args.rounds} "
+          f"alternating rounds); speedup per round: median {statistics.median(speedups):.2f}x, "
+          f"range {min(speedups):.2f}-{max(speedups):.2f}x")
+    if threads > 1:
+        # Sensitive to drift: 5% on T(N) moves S by N/(N-1) x 5% of T(N).
+        serial = (threads * tn - t1) / (threads - 1)
+        print(f"serial part S = (N T(N) - T(1)) / (N - 1) = {serial * 1e3:.1f} ms "
+              f"({serial / tn:.0%} of the {threads}-thread step)")
+
+    steps = args.steps
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    wall = (time.perf_counter() - start) / steps
+    kinds: dict[str, float] = defaultdict(float)
+    rows = []
+    for event in prof.key_averages(group_by_input_shape=True):
+        ms = event.self_cpu_time_total / steps / 1e3
+        if event.key in MATMULS:
+            kind = "matrix products"
+        elif "cpp_fused" in event.key:
+            kind = "compiled elementwise kernels"
+        else:
+            kind = "everything else"
+        kinds[kind] += ms
+        rows.append((ms, event.count // steps, event.key, event.input_shapes if kind == "matrix products" else ""))
+    total = sum(kinds.values())
+    print(f"\nunder torch.profiler, {threads} thread(s): {wall * 1e3:.1f} ms per step; CPU time of the main thread:")
+    for kind in ("matrix products", "compiled elementwise kernels", "everything else"):
+        print(f"  {kind:30s} {kinds[kind]:7.1f} ms  {kinds[kind] / total:5.1%}")
+    print("\nlargest operations (ms per step, calls per step):")
+    for ms, calls, key, shapes in sorted(rows, key=lambda r: -r[0])[:args.top]:
+        print(f"  {ms:7.2f} ms {calls:4d}x  {key[:70]}  {shapes or ''}")
+
+
+if __name__ == "__main__":
+    main()
