@@ -50,7 +50,8 @@ def main() -> None:
 
     inductor_config.cpp.enable_kernel_profile = True  # each generated kernel shows up as its own event
     config = load_train_config(args.config, [*args.overrides, "device=cpu"])
-    step, _, model_config, _ = training_step(config)
+    bench_step = training_step(config)
+    step, model_config = bench_step.step, bench_step.model_config
     threads = torch.get_num_threads()
     for _ in range(8):  # compile, warm up
         step()
@@ -74,16 +75,12 @@ def main() -> None:
         print(f"serial part S = (N T(N) - T(1)) / (N - 1) = {serial * 1e3:.1f} ms "
               f"({serial / tn:.0%} of the {threads}-thread step)")
 
-    steps = args.steps
-    start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        for _ in range(steps):
-            step()
-    wall = (time.perf_counter() - start) / steps
+        wall = seconds_per_step(step, args.steps)
     kinds: dict[str, float] = defaultdict(float)
     rows = []
     for event in prof.key_averages(group_by_input_shape=True):
-        ms = event.self_cpu_time_total / steps / 1e3
+        ms = event.self_cpu_time_total / args.steps / 1e3
         if event.key in MATMULS:
             kind = "matrix products"
         elif "cpp_fused" in event.key:
@@ -91,7 +88,7 @@ def main() -> None:
         else:
             kind = "everything else"
         kinds[kind] += ms
-        rows.append((ms, event.count // steps, event.key, event.input_shapes if kind == "matrix products" else ""))
+        rows.append((ms, event.count // args.steps, event.key, event.input_shapes if kind == "matrix products" else ""))
     total = sum(kinds.values())
     print(f"\nunder torch.profiler, {threads} thread(s): {wall * 1e3:.1f} ms per step; CPU time of the main thread:")
     for kind in ("matrix products", "compiled elementwise kernels", "everything else"):

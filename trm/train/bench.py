@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -34,7 +35,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_step(config: TrainConfig) -> tuple[Callable[[], None], TRM, ModelConfig, torch.device]:
+class TrainingStep(NamedTuple):
+    step: Callable[[], None]
+    model: TRM
+    model_config: ModelConfig
+    device: torch.device
+    reuse_cpu_memory: bool  # freed CPU memory is kept for reuse
+    onednn_float32: bool  # the model's float32 CPU matmuls go through oneDNN
+
+
+def training_step(config: TrainConfig) -> TrainingStep:
     """The config's model, compiled if asked, and one training step (forward, backward,
     optimizer) on a fixed random batch of the global batch size, as `trm bench` times it.
 
@@ -42,9 +52,8 @@ def training_step(config: TrainConfig) -> tuple[Callable[[], None], TRM, ModelCo
     device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    if device.type == "cpu" and config.reuse_cpu_memory:
-        reuse_freed_memory()
-    use_onednn_float32(config.onednn_float32)
+    kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
+    onednn = use_onednn_float32(config.onednn_float32)
     model_config = config.model
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
@@ -78,15 +87,13 @@ def training_step(config: TrainConfig) -> tuple[Callable[[], None], TRM, ModelCo
         if model.puzzle_emb is not None:
             model.puzzle_emb.rows = None  # the trainer hands these rows to the sparse optimizer
 
-    return step, model, model_config, device
+    float32_cpu = device.type == "cpu" and model_config.forward_dtype == "float32"
+    return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu)
 
 
 def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
-    step, model, model_config, device = training_step(config)
+    step, model, model_config, device, kept, onednn = training_step(config)
     B = config.global_batch_size
-    kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
-    float32_cpu = device.type == "cpu" and model_config.forward_dtype == "float32"
-    onednn = use_onednn_float32(config.onednn_float32) and float32_cpu  # already set; says whether in force
     for _ in range(warmup):
         step()
     _sync(device)
