@@ -63,7 +63,9 @@ class ModelConfig(BaseModel):
     act_continue: bool = False
 
     # Numerics and loss
-    forward_dtype: Literal["float32", "bfloat16"] = "float32"
+    # "auto": bfloat16 where matmuls run natively in it (CUDA from Ampere on, x86 CPUs with
+    # AVX512-BF16 or AMX), float32 elsewhere (trm.model.precision).
+    forward_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     loss: Literal["stablemax", "softmax"] = "stablemax"
 
     @property

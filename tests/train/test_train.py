@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 
 from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
 from trm.model import TRM
@@ -81,6 +82,17 @@ def test_resume_after_interruption_equals_uninterrupted_run(sudoku_data, tmp_pat
     assert full.keys() == cut.keys()
     for key in full:
         assert torch.equal(full[key], cut[key]), key
+
+
+def test_auto_dtype_runs_are_saved_with_the_dtype_they_trained_in(sudoku_data, tmp_path, monkeypatch, capsys):
+    from trm.model import precision
+
+    monkeypatch.setattr(precision, "_cpu_has_native_bfloat16", lambda: False)
+    train(tiny_config(sudoku_data, tmp_path / "run", "model.forward_dtype=auto", "max_steps=4"))
+    assert "forward_dtype auto: float32 (no native bfloat16 matmuls on cpu)" in capsys.readouterr().out
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"]["forward_dtype"] == "auto"
+    saved = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert saved["model"]["forward_dtype"] == "float32"
 
 
 def test_run_directory_layout_and_checkpoint_pruning(sudoku_data, tmp_path):

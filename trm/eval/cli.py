@@ -68,6 +68,13 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str) -> None:
         "higher waits for more confidence. Example: --halt-threshold 2",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "auto"),
+        help="the forward pass's dtype (default: the checkpoint's, except that bfloat16 runs as float32 on "
+        "a device without native bfloat16 matmuls, where float32 is faster and more precise; auto: bfloat16 "
+        "where native, float32 elsewhere)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -183,6 +190,7 @@ def run_eval(args: argparse.Namespace) -> None:
         halt_threshold=args.halt_threshold,
         device=args.device,
         progress=not args.quiet,
+        forward_dtype=args.dtype,
     )
     print(report.table())
     output = (
@@ -218,6 +226,7 @@ def run_solve(args: argparse.Namespace) -> None:
         task_id=args.task,
         batch_size=args.batch_size,
         device=args.device,
+        forward_dtype=args.dtype,
     )
     for k, solution in enumerate(solutions):
         if args.show:

@@ -28,6 +28,7 @@ from trm.eval.adaptive import RunResult, network_calls_per_step, run_steps
 from trm.eval.arc import PASS_KS, ArcScorer
 from trm.eval.metrics import TASK_NAMES, VALIDITY, MetricTotals, exact_match, task_for
 from trm.model.checkpoint import WEIGHTS, load_model
+from trm.model.precision import FORWARD_DTYPES
 from trm.model.trm import TRM
 
 HALT_MODES = ("fixed", "adaptive")
@@ -142,14 +143,24 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return max(steps, key=lambda p: int(p.name[5:])) if steps else path
 
 
-def resolve_model(model: TRM | str | os.PathLike, device: str | torch.device | None) -> tuple[TRM, str]:
-    """A model and a name for it: load a checkpoint path, or take a model as it is."""
+def resolve_model(
+    model: TRM | str | os.PathLike, device: str | torch.device | None, forward_dtype: str | None = None
+) -> tuple[TRM, str]:
+    """A model and a name for it: load a checkpoint path, or take a model as it is.
+
+    `forward_dtype` ("float32", "bfloat16" or "auto") overrides the checkpoint's; by default a
+    checkpoint runs in its own dtype, bfloat16 becoming float32 where it is not native (`load_model`)."""
+    if forward_dtype is not None and forward_dtype not in FORWARD_DTYPES:
+        raise ConfigError(f"forward_dtype must be one of {', '.join(FORWARD_DTYPES)}, got '{forward_dtype}'")
     if isinstance(model, TRM):
         if device is not None:
             model.to(device)
+        if forward_dtype is not None:
+            model.config = model.config.model_copy(update=dict(forward_dtype=forward_dtype))
         return model.eval(), "model"
     path = resolve_checkpoint(model)
-    return load_model(path, device=device or "cpu"), str(path)
+    overrides = {"forward_dtype": forward_dtype} if forward_dtype is not None else {}
+    return load_model(path, device=device or "cpu", **overrides), str(path)
 
 
 def check_device(device: str | torch.device | None) -> None:
@@ -169,13 +180,16 @@ def evaluate(
     halt_threshold: float = 0.0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    forward_dtype: str | None = None,
 ) -> EvalReport:
     """Evaluate a model (or a checkpoint path) on `data_dir/split`.
 
     `halt` is "fixed" (every sample runs `max_steps`, the reference's evaluation) or
     "adaptive" (a sample stops when q_halt > `halt_threshold`, or at `max_steps`). `max_steps` defaults
     to the model's N_sup and may exceed it. `limit` evaluates only the first examples, for
-    quick checks; ARC scores then cover only the tasks that got predictions.
+    quick checks; ARC scores then cover only the tasks that got predictions. `forward_dtype`
+    overrides the checkpoint's dtype (default: its own, bfloat16 running as float32 where it is
+    not native).
     """
     if halt not in HALT_MODES:
         raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
@@ -183,7 +197,7 @@ def evaluate(
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     check_device(device)
-    model, checkpoint = resolve_model(model, device)
+    model, checkpoint = resolve_model(model, device, forward_dtype)
     root = Path(data_dir)
     data = read_dataset(root, split)
     check_model_fits(model.config, data.metadata, checkpoint, str(root / split / "dataset.json"))

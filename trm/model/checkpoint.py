@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from trm.config import ModelConfig, make_config
 from trm.data.format import atomic_directory
 from trm.errors import CheckpointError
+from trm.model.precision import inference_dtype
 from trm.model.trm import TRM
 
 WEIGHTS = "model.safetensors"
@@ -85,7 +86,10 @@ def load_model(
 ) -> TRM:
     """Load a checkpoint of ours or of the reference implementation, on `device`, in eval mode.
 
-    `overrides` change config fields that do not affect shapes (forward_dtype, N_sup, ...).
+    `overrides` change config fields that do not affect shapes (forward_dtype, N_sup, ...). Without
+    a forward_dtype override the model runs in its checkpoint's dtype, except that bfloat16 becomes
+    float32 on a device without native bfloat16 matmuls, where float32 is faster and more precise
+    (`trm.model.precision.inference_dtype`).
     """
     path = Path(path)
     if (path / WEIGHTS).exists():
@@ -101,7 +105,11 @@ def load_model(
         load_weights(model, state, str(path / WEIGHTS))
     else:
         model = load_official(path, **overrides)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if "forward_dtype" not in overrides:
+        dtype = inference_dtype(model.config.forward_dtype, device)
+        model.config = model.config.model_copy(update=dict(forward_dtype=dtype))
+    return model
 
 
 # ---------------------------------------------------------------------- reference format

@@ -36,6 +36,7 @@ from trm.model.layers import (
     sequence_major,
     trunc_normal_,
 )
+from trm.model.precision import resolve_forward_dtype
 
 Batch = Mapping[str, torch.Tensor]  # inputs (B x L), labels (B x L), puzzle_identifiers (B)
 
@@ -69,7 +70,7 @@ class TRM(nn.Module):
         super().__init__()
         self.config = config
         D = config.hidden_size
-        self.dtype = getattr(torch, config.forward_dtype)
+        self._dtype: torch.dtype | None = None  # None: the config's, resolved for the weights' device
         self.embed_scale = math.sqrt(D)
 
         self.embed_tokens = Embedding(config.vocab_size, D, std=1 / self.embed_scale)
@@ -97,6 +98,18 @@ class TRM(nn.Module):
         # Fixed starting states, stored with the weights but never trained.
         self.register_buffer("y_init", trunc_normal_(torch.empty(D), std=1.0))
         self.register_buffer("z_init", trunc_normal_(torch.empty(config.num_latents, D), std=1.0))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The forward pass's dtype: the config's forward_dtype ("auto" resolved for the device the
+        weights are on, `trm.model.precision`), unless one was set."""
+        if self._dtype is not None:
+            return self._dtype
+        return getattr(torch, resolve_forward_dtype(self.config.forward_dtype, self.y_init.device))
+
+    @dtype.setter
+    def dtype(self, value: torch.dtype) -> None:
+        self._dtype = value
 
     # ------------------------------------------------------------------ embedding and heads
 

@@ -397,6 +397,7 @@ def solve(
     task_id: str | None = None,
     batch_size: int = 64,
     device: str | torch.device | None = None,
+    forward_dtype: str | None = None,
 ) -> list[Solution]:
     """Solve a puzzle with a model (or a checkpoint path): one Solution per question.
 
@@ -404,13 +405,14 @@ def solve(
     test inputs are solved: one Solution each), or a `Puzzle`. `halt` is "adaptive" (stop when
     q_halt > `halt_threshold`, at most `max_steps`, default N_sup) or "fixed" (always `max_steps`).
     For ARC, `data_dir` is the dataset the model was trained with (its identifiers.json).
+    `forward_dtype` overrides the checkpoint's dtype (see `trm.eval.evaluate.resolve_model`).
     """
     if halt not in HALT_MODES:
         raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
     check_device(device)
-    model, checkpoint = resolve_model(model, device)
+    model, checkpoint = resolve_model(model, device, forward_dtype)
     task = model_task(model, checkpoint)
     puzzles = read_puzzles(puzzle, task_id)
     for p in puzzles:

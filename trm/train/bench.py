@@ -23,6 +23,7 @@ from trm.data.format import read_dataset
 from trm.errors import DataError
 from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
+from trm.model.precision import resolve_forward_dtype
 from trm.model.trm import TRM
 from trm.train.config import TrainConfig
 from trm.train.flops import measure_matmul_rate, model_flops
@@ -54,7 +55,8 @@ def training_step(config: TrainConfig) -> TrainingStep:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
     onednn = use_onednn_float32(config.onednn_float32)
-    model_config = config.model
+    model_config = config.model.model_copy(
+        update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
         model_config = model_config.model_copy(update=dict(
@@ -124,7 +126,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
 
 
 def print_report(config: TrainConfig, result: dict[str, float], device: str) -> None:
-    m = config.model
+    m = config.model.model_copy(update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
     print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
           f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
           f"device={device} threads={result['threads']}"

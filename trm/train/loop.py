@@ -28,6 +28,7 @@ from trm.data.sampler import TrainSampler, eval_batches
 from trm.errors import ConfigError, TRMError
 from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
+from trm.model.precision import native_bfloat16, resolve_forward_dtype
 from trm.model.trm import TRM, Carry
 from trm.train import dist as tdist
 from trm.train.augment import AUGMENTATIONS
@@ -92,7 +93,12 @@ class Trainer:
         meta = self.train_split.metadata
         model_config = config.model.model_copy(update=dict(
             vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers,
+            # checkpoints record the dtype the run trained in, not "auto"
+            forward_dtype=resolve_forward_dtype(config.model.forward_dtype, self.device),
         ))
+        if config.model.forward_dtype == "auto" and self.dist.is_main:
+            native = "native" if native_bfloat16(self.device) else "no native"
+            print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
         self.model = TRM(model_config).to(self.device)
         if self.dist.enabled:
