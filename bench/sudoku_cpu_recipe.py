@@ -1,7 +1,10 @@
 """The CPU Sudoku recipe, end to end: data, 20 minutes of training, held-out accuracy.
 
-    python bench/sudoku_cpu_recipe.py                       # configs/cpu/sudoku-mlp.yaml, runs/sudoku-cpu
+    python bench/sudoku_cpu_recipe.py                       # the recipe for this CPU, runs/sudoku-cpu
     python bench/sudoku_cpu_recipe.py --name try2 lr=2e-3   # overrides go to `trm train`
+
+The recipe for this CPU: configs/cpu/sudoku-mlp.yaml (bfloat16) where the CPU multiplies
+bfloat16 natively (AVX512-BF16 or AMX), configs/cpu/sudoku-mlp-float32.yaml elsewhere.
 
 Builds the dataset of the recipe if it is missing (20,000 generated 40-given puzzles for
 training, 1,000 held-out ones for test; its build time is not training time), trains, then
@@ -18,19 +21,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trm.model.precision import native_bfloat16
 from trm.train.config import load_train_config
 
-CONFIG = "configs/cpu/sudoku-mlp.yaml"
+CONFIG = "configs/cpu/sudoku-mlp.yaml"  # bfloat16, for CPUs with native bfloat16
+FLOAT32_CONFIG = "configs/cpu/sudoku-mlp-float32.yaml"  # for the others
 DATA_COMMAND = ["trm", "data", "sudoku", "--source", "generate", "--givens", "40", "--train-size", "20000",
                 "--test-size", "1000", "--seed", "0", "-o"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--config", help=f"default: {CONFIG} on a CPU with native bfloat16, else {FLOAT32_CONFIG}")
     parser.add_argument("--name", default="sudoku-cpu", help="run name (runs/NAME)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
+    if args.config is None:
+        args.config = CONFIG if native_bfloat16("cpu") else FLOAT32_CONFIG
+        print(f"recipe: {args.config} (this CPU has {'' if args.config == CONFIG else 'no '}native bfloat16)")
 
     config = load_train_config(args.config, [f"name={args.name}", *args.overrides])
     data = Path(config.data.path)
