@@ -1,6 +1,6 @@
 """Where a CPU training step's time goes: matrix products, compiled elementwise kernels, the rest.
 
-Two measurements of a config's training step (the CPU recipe by default), the step `trm bench`
+Three measurements of a config's training step (the CPU recipe by default), the step `trm bench`
 times:
 
 1. Without a profiler, rounds of steps alternate between one thread and the config's threads
@@ -10,6 +10,10 @@ times:
 2. Under torch.profiler, with inductor's per-kernel profiling, the step's CPU time by kind:
    matrix products (oneDNN or MKL), the elementwise kernels torch.compile generated, and all
    other operations. The profiler slows the step down; the shares are the figures to read.
+3. The step's matrix products alone: every product one step makes (recorded with their shapes,
+   strides and dtypes) replayed in order on fresh random operands, in rounds alternating with
+   the whole step. Their time is a floor for the step with these matmul kernels: what the step
+   would take if everything else were free.
 
     python bench/cpu_step_breakdown.py
     python bench/cpu_step_breakdown.py model.forward_dtype=float32
@@ -21,15 +25,58 @@ import argparse
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 import torch._inductor.config as inductor_config
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
+import trm.model.layers  # noqa: F401  (registers torch.ops.trm.onednn_matmul_nt)
 from trm.train.bench import training_step
 from trm.train.config import load_train_config
 
-MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"}
+MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"}  # profiler event names
+MATMUL_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
+              torch.ops.mkldnn._linear_pointwise.default, torch.ops.trm.onednn_matmul_nt.default}
+
+
+class _RecordMatmuls(TorchDispatchMode):
+    """Records each matrix product's operator and its tensor arguments' shape, strides and dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in MATMUL_OPS:
+            spec = [(a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a for a in args]
+            self.calls.append((func, spec, kwargs))
+        return func(*args, **kwargs)
+
+
+def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
+    """The matrix products of one call of `step`, as a function that replays them in order on
+    fresh random operands of the same shapes, strides and dtypes (one set per product).
+
+    Running `step` under the recording mode makes torch.compile trace new graphs, and the step
+    stays slower after it; the compile cache is therefore cleared: warm the step up again."""
+    recorder = _RecordMatmuls()
+    with recorder:
+        step()
+    torch._dynamo.reset()
+    replays = []
+    for func, spec, kwargs in recorder.calls:
+        args = [torch.empty_strided(a[0], a[1], dtype=a[2]).normal_()
+                if isinstance(a, tuple) and isinstance(a[0], torch.Size) else a for a in spec]
+        replays.append((func, args, kwargs))
+
+    def replay() -> None:
+        for func, args, kwargs in replays:
+            func(*args, **kwargs)
+
+    return len(replays), replay
 
 
 def seconds_per_step(step, steps: int) -> float:
@@ -53,8 +100,10 @@ def main() -> None:
     bench_step = training_step(config)
     step, model_config = bench_step.step, bench_step.model_config
     threads = torch.get_num_threads()
+    count, replay = matmuls_alone(step)
     for _ in range(8):  # compile, warm up
         step()
+        replay()
 
     times: dict[int, list[float]] = {1: [], threads: []}
     for _ in range(args.rounds):
@@ -74,6 +123,17 @@ def main() -> None:
         serial = (threads * tn - t1) / (threads - 1)
         print(f"serial part S = (N T(N) - T(1)) / (N - 1) = {serial * 1e3:.1f} ms "
               f"({serial / tn:.0%} of the {threads}-thread step)")
+
+    whole, alone = [], []
+    for _ in range(args.rounds):
+        whole.append(seconds_per_step(step, args.steps))
+        alone.append(seconds_per_step(replay, args.steps))
+    shares = [a / w for a, w in zip(alone, whole)]
+    print(f"matrix products alone ({count} per step, replayed on fresh operands): "
+          f"{statistics.median(alone) * 1e3:.1f} ms against {statistics.median(whole) * 1e3:.1f} ms for the whole step "
+          f"(medians of {args.rounds} alternating rounds); share per round: median {statistics.median(shares):.0%}, "
+          f"range {min(shares):.0%}-{max(shares):.0%}; the step with everything else free would run "
+          f"{1 / statistics.median(shares):.2f}x faster")
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         wall = seconds_per_step(step, args.steps)
