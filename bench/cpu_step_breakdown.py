@@ -32,7 +32,6 @@ import torch._inductor.config as inductor_config
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import trm.model.layers  # noqa: F401  (registers torch.ops.trm.onednn_matmul_nt)
 from trm.train.bench import training_step
 from trm.train.config import load_train_config
 
@@ -42,7 +41,8 @@ MATMUL_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops
 
 
 class _RecordMatmuls(TorchDispatchMode):
-    """Records each matrix product's operator and its tensor arguments' shape, strides and dtype."""
+    """Records each matrix product's operator with fresh random tensors in place of its tensor
+    arguments (same shapes, strides and dtypes)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,8 +51,9 @@ class _RecordMatmuls(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in MATMUL_OPS:
-            spec = [(a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a for a in args]
-            self.calls.append((func, spec, kwargs))
+            fresh = [torch.empty_strided(a.shape, a.stride(), dtype=a.dtype).normal_() if isinstance(a, torch.Tensor)
+                     else a for a in args]
+            self.calls.append((func, fresh, kwargs))
         return func(*args, **kwargs)
 
 
@@ -66,17 +67,12 @@ def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
     with recorder:
         step()
     torch._dynamo.reset()
-    replays = []
-    for func, spec, kwargs in recorder.calls:
-        args = [torch.empty_strided(a[0], a[1], dtype=a[2]).normal_()
-                if isinstance(a, tuple) and isinstance(a[0], torch.Size) else a for a in spec]
-        replays.append((func, args, kwargs))
 
     def replay() -> None:
-        for func, args, kwargs in replays:
+        for func, args, kwargs in recorder.calls:
             func(*args, **kwargs)
 
-    return len(replays), replay
+    return len(recorder.calls), replay
 
 
 def seconds_per_step(step, steps: int) -> float:
