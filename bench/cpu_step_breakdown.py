@@ -14,9 +14,15 @@ times:
    strides and dtypes) replayed in order on fresh random operands, in rounds alternating with
    the whole step. Their time is a floor for the step with these matmul kernels: what the step
    would take if everything else were free.
+4. The same products on every float32 matmul library at hand: oneDNN, PyTorch's default (MKL
+   on x86-64) and numpy's BLAS (OpenBLAS in numpy's wheels), each product timed alone on each.
+   Taking the fastest library for every product gives a floor for the step with any of them:
+   the most examples x supervision steps per second a step of this computation could reach
+   through these kernels if nothing else took time.
 
     python bench/cpu_step_breakdown.py
     python bench/cpu_step_breakdown.py model.forward_dtype=float32
+    python bench/cpu_step_breakdown.py --part kernels     # measurement 4 alone
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch._inductor.config as inductor_config
 from torch.profiler import ProfilerActivity, profile
@@ -57,9 +64,8 @@ class _RecordMatmuls(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
-    """The matrix products of one call of `step`, as a function that replays them in order on
-    fresh random operands of the same shapes, strides and dtypes (one set per product).
+def record_matmuls(step: Callable[[], None]) -> list[tuple]:
+    """The matrix products of one call of `step`: (operator, fresh operands, kwargs) each, in order.
 
     Running `step` under the recording mode makes torch.compile trace new graphs, and the step
     stays slower after it; the compile cache is therefore cleared: warm the step up again."""
@@ -67,12 +73,106 @@ def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
     with recorder:
         step()
     torch._dynamo.reset()
+    return recorder.calls
+
+
+def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
+    """The matrix products of one call of `step`, as a function that replays them in order on
+    fresh random operands of the same shapes, strides and dtypes (one set per product). As with
+    `record_matmuls`, warm the step up again afterwards."""
+    calls = record_matmuls(step)
 
     def replay() -> None:
-        for func, args, kwargs in recorder.calls:
+        for func, args, kwargs in calls:
             func(*args, **kwargs)
 
-    return len(recorder.calls), replay
+    return len(calls), replay
+
+
+def _as_product(func, args: list) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(A, B) whose product A @ B is the recorded product's (a bias it adds left out); None for
+    batched products."""
+    if func is torch.ops.trm.onednn_matmul_nt.default:
+        return args[0], args[1].t()
+    if func is torch.ops.aten.mm.default:
+        return args[0], args[1]
+    if func is torch.ops.aten.addmm.default:
+        return args[1], args[2]
+    if func is torch.ops.mkldnn._linear_pointwise.default:
+        return args[0].reshape(-1, args[0].shape[-1]), args[1].t()
+    return None
+
+
+def _blas_name() -> str:
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except Exception:  # the layout of numpy's build information is not a stable API
+        return "BLAS"
+
+
+def _kernels(a: torch.Tensor, b: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """a @ b by each float32 library, on operands prepared outside the timed call."""
+    strided = [t if 1 in t.stride() else t.contiguous() for t in (a, b.t())]  # oneDNN: row- or column-major
+    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+    a_np, b_np, out_np = (t if 1 in t.stride() else t.contiguous() for t in (a, b, out))
+    a_np, b_np, out_np = a_np.numpy(), b_np.numpy(), out.numpy()
+    return {
+        "oneDNN": lambda: torch.ops.mkldnn._linear_pointwise(*strided, None, "none", [], None),
+        "torch.mm": lambda: torch.mm(a, b, out=out),
+        f"numpy ({_blas_name()})": lambda: np.matmul(a_np, b_np, out=out_np),
+    }
+
+
+def kernel_floor(calls: list[tuple], repeats: int = 5, calls_per_repeat: int = 10) -> float | None:
+    """Measurement 4: each float32 product of the step timed alone on each library (see the module
+    docstring). Libraries are timed in separate passes with a pause between them, so that the
+    threads one library leaves spinning do not slow the next one."""
+    groups: Counter = Counter()
+    operands = {}
+    for func, args, _ in calls:
+        ab = _as_product(func, args)
+        if ab is None or ab[0].dtype != torch.float32:
+            continue
+        a, b = ab
+        key = (tuple(a.shape), a.stride(), tuple(b.shape), b.stride())
+        groups[key] += 1
+        operands[key] = (a, b)
+    if not groups:
+        print("\nno float32 products in this step: measurement 4 is for float32 steps")
+        return None
+    kernels = {key: _kernels(*operands[key]) for key in groups}
+    for key, fns in kernels.items():  # every library computes the same product
+        a, b = operands[key]
+        expected = a @ b
+        for name, fn in fns.items():
+            got = fn()
+            got = torch.from_numpy(got) if isinstance(got, np.ndarray) else got
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3, msg=f"{name} at {key}")
+    libraries = list(next(iter(kernels.values())))
+    seconds: dict[str, dict] = {name: {} for name in libraries}
+    for name in libraries:
+        time.sleep(0.5)
+        for key, fns in kernels.items():
+            fns[name]()
+            seconds[name][key] = min(seconds_per_step(fns[name], calls_per_repeat) for _ in range(repeats))
+
+    flops = {key: 2 * operands[key][0].shape[0] * operands[key][0].shape[1] * operands[key][1].shape[1]
+             for key in groups}
+    print(f"\nthe step's {sum(groups.values())} float32 products on each library, each timed alone "
+          f"(best of {repeats} x {calls_per_repeat} calls); GFLOP/s:")
+    print(f"  {'count':>5s} {'M':>5s} {'K':>5s} {'N':>5s}  " + "  ".join(f"{n:>18s}" for n in libraries))
+    for key in sorted(groups, key=lambda k: -groups[k] * flops[k]):
+        (m, k), (_, n) = key[0], key[2]
+        rates = "  ".join(f"{flops[key] / seconds[name][key] / 1e9:18.0f}" for name in libraries)
+        print(f"  {groups[key]:5d} {m:5d} {k:5d} {n:5d}  {rates}")
+    total_flops = sum(groups[k] * flops[k] for k in groups)
+    totals = {name: sum(groups[k] * seconds[name][k] for k in groups) for name in libraries}
+    fastest = sum(groups[k] * min(seconds[name][k] for name in libraries) for k in groups)
+    for name, t in totals.items():
+        print(f"  every product on {name:22s} {t * 1e3:7.1f} ms per step, {total_flops / t / 1e9:6.1f} GFLOP/s")
+    print(f"  the fastest library for each product {fastest * 1e3:7.1f} ms per step, "
+          f"{total_flops / fastest / 1e9:6.1f} GFLOP/s")
+    return fastest
 
 
 def seconds_per_step(step, steps: int) -> float:
@@ -89,29 +189,53 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds per thread count (default: 6)")
     parser.add_argument("--steps", type=int, default=8, help="steps per round (default: 8)")
     parser.add_argument("--top", type=int, default=12, help="operations listed (default: 12)")
+    parser.add_argument("--part", choices=["all", "threads", "profile", "replay", "kernels"], default="all",
+                        help="run one measurement alone (default: all four)")
     args = parser.parse_args()
+    parts = {"threads", "profile", "replay", "kernels"} if args.part == "all" else {args.part}
 
     inductor_config.cpp.enable_kernel_profile = True  # each generated kernel shows up as its own event
     config = load_train_config(args.config, [*args.overrides, "device=cpu"])
     bench_step = training_step(config)
     step, model_config = bench_step.step, bench_step.model_config
     threads = torch.get_num_threads()
-    count, replay = matmuls_alone(step)
+    calls = record_matmuls(step)
+    print(f"{args.config}: {model_config.forward_dtype}, batch {config.global_batch_size}, compile={config.compile}")
+    if "kernels" in parts:
+        fastest = kernel_floor(calls)
+        if fastest is not None:
+            print(f"  so at most {config.global_batch_size / fastest:.0f} examples x supervision steps per second "
+                  "for a step of this computation through these libraries")
+    if not parts - {"kernels"}:
+        return
+
+    def replay() -> None:
+        for func, args_, kwargs in calls:
+            func(*args_, **kwargs)
+
     for _ in range(8):  # compile, warm up
         step()
         replay()
+    if "threads" in parts:
+        thread_split(step, threads, args.rounds, args.steps)
+    if "replay" in parts:
+        replay_share(step, replay, len(calls), args.rounds, args.steps)
+    if "profile" in parts:
+        profile_kinds(step, threads, args.steps, args.top)
 
+
+def thread_split(step: Callable[[], None], threads: int, rounds: int, steps: int) -> None:
+    """Measurement 1: rounds alternating between one thread and `threads`."""
     times: dict[int, list[float]] = {1: [], threads: []}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for n in times:
             torch.set_num_threads(n)
             step()
-            times[n].append(seconds_per_step(step, args.steps))
+            times[n].append(seconds_per_step(step, steps))
     torch.set_num_threads(threads)
     t1, tn = statistics.median(times[1]), statistics.median(times[threads])
-    print(f"{args.config}: {model_config.forward_dtype}, batch {config.global_batch_size}, compile={config.compile}")
     speedups = [a / b for a, b in zip(times[1], times[threads])]
-    print(f"step: {t1 * 1e3:.1f} ms on 1 thread, {tn * 1e3:.1f} ms on {threads} (medians of {args.rounds} "
+    print(f"\nstep: {t1 * 1e3:.1f} ms on 1 thread, {tn * 1e3:.1f} ms on {threads} (medians of {rounds} "
           f"alternating rounds); speedup per round: median {statistics.median(speedups):.2f}x, "
           f"range {min(speedups):.2f}-{max(speedups):.2f}x")
     if threads > 1:
@@ -120,23 +244,29 @@ def main() -> None:
         print(f"serial part S = (N T(N) - T(1)) / (N - 1) = {serial * 1e3:.1f} ms "
               f"({serial / tn:.0%} of the {threads}-thread step)")
 
+
+def replay_share(step: Callable[[], None], replay: Callable[[], None], count: int, rounds: int, steps: int) -> None:
+    """Measurement 3: the step's products replayed alone, in rounds alternating with the step."""
     whole, alone = [], []
-    for _ in range(args.rounds):
-        whole.append(seconds_per_step(step, args.steps))
-        alone.append(seconds_per_step(replay, args.steps))
+    for _ in range(rounds):
+        whole.append(seconds_per_step(step, steps))
+        alone.append(seconds_per_step(replay, steps))
     shares = [a / w for a, w in zip(alone, whole)]
-    print(f"matrix products alone ({count} per step, replayed on fresh operands): "
+    print(f"\nmatrix products alone ({count} per step, replayed on fresh operands): "
           f"{statistics.median(alone) * 1e3:.1f} ms against {statistics.median(whole) * 1e3:.1f} ms for the whole step "
-          f"(medians of {args.rounds} alternating rounds); share per round: median {statistics.median(shares):.0%}, "
+          f"(medians of {rounds} alternating rounds); share per round: median {statistics.median(shares):.0%}, "
           f"range {min(shares):.0%}-{max(shares):.0%}; the step with everything else free would run "
           f"{1 / statistics.median(shares):.2f}x faster")
 
+
+def profile_kinds(step: Callable[[], None], threads: int, steps: int, top: int) -> None:
+    """Measurement 2: the step's CPU time by kind of operation, under torch.profiler."""
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        wall = seconds_per_step(step, args.steps)
+        wall = seconds_per_step(step, steps)
     kinds: dict[str, float] = defaultdict(float)
     rows = []
     for event in prof.key_averages(group_by_input_shape=True):
-        ms = event.self_cpu_time_total / args.steps / 1e3
+        ms = event.self_cpu_time_total / steps / 1e3
         if event.key in MATMULS:
             kind = "matrix products"
         elif "cpp_fused" in event.key:
@@ -144,13 +274,13 @@ def main() -> None:
         else:
             kind = "everything else"
         kinds[kind] += ms
-        rows.append((ms, event.count // args.steps, event.key, event.input_shapes if kind == "matrix products" else ""))
+        rows.append((ms, event.count // steps, event.key, event.input_shapes if kind == "matrix products" else ""))
     total = sum(kinds.values())
     print(f"\nunder torch.profiler, {threads} thread(s): {wall * 1e3:.1f} ms per step; CPU time of the main thread:")
     for kind in ("matrix products", "compiled elementwise kernels", "everything else"):
         print(f"  {kind:30s} {kinds[kind]:7.1f} ms  {kinds[kind] / total:5.1%}")
     print("\nlargest operations (ms per step, calls per step):")
-    for ms, calls, key, shapes in sorted(rows, key=lambda r: -r[0])[:args.top]:
+    for ms, calls, key, shapes in sorted(rows, key=lambda r: -r[0])[:top]:
         print(f"  {ms:7.2f} ms {calls:4d}x  {key[:70]}  {shapes or ''}")
 
 
