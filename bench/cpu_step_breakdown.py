@@ -18,7 +18,8 @@ times:
    on x86-64) and numpy's BLAS (OpenBLAS in numpy's wheels), each product timed alone on each.
    Taking the fastest library for every product gives a floor for the step with any of them:
    the most examples x supervision steps per second a step of this computation could reach
-   through these kernels if nothing else took time.
+   through these kernels if nothing else took time. Each product is timed on the same operands
+   call after call, so they are hot in cache; inside the step they need not be.
 
     python bench/cpu_step_breakdown.py
     python bench/cpu_step_breakdown.py model.forward_dtype=float32
@@ -28,6 +29,7 @@ times:
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -103,6 +105,7 @@ def _as_product(func, args: list) -> tuple[torch.Tensor, torch.Tensor] | None:
     return None
 
 
+@functools.cache
 def _blas_name() -> str:
     try:
         return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
