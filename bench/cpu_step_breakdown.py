@@ -1,6 +1,6 @@
 """Where a CPU training step's time goes: matrix products, compiled elementwise kernels, the rest.
 
-Three measurements of a config's training step (the CPU recipe by default), the step `trm bench`
+Four measurements of a config's training step (the CPU recipe by default), the step `trm bench`
 times:
 
 1. Without a profiler, rounds of steps alternate between one thread and the config's threads
@@ -44,6 +44,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from trm.train.bench import training_step
 from trm.train.config import load_train_config
 
+PARTS = ("threads", "profile", "replay", "kernels")  # measurements 1, 2, 3, 4
 MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"}  # profiler event names
 MATMUL_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
               torch.ops.mkldnn._linear_pointwise.default, torch.ops.trm.onednn_matmul_nt.default}
@@ -78,17 +79,10 @@ def record_matmuls(step: Callable[[], None]) -> list[tuple]:
     return recorder.calls
 
 
-def matmuls_alone(step: Callable[[], None]) -> tuple[int, Callable[[], None]]:
-    """The matrix products of one call of `step`, as a function that replays them in order on
-    fresh random operands of the same shapes, strides and dtypes (one set per product). As with
-    `record_matmuls`, warm the step up again afterwards."""
-    calls = record_matmuls(step)
-
-    def replay() -> None:
-        for func, args, kwargs in calls:
-            func(*args, **kwargs)
-
-    return len(calls), replay
+def replay(calls: list[tuple]) -> None:
+    """Runs recorded products in order, on their fresh operands."""
+    for func, args, kwargs in calls:
+        func(*args, **kwargs)
 
 
 def _as_product(func, args: list) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -115,10 +109,12 @@ def _blas_name() -> str:
 
 def _kernels(a: torch.Tensor, b: torch.Tensor) -> dict[str, Callable[[], object]]:
     """a @ b by each float32 library, on operands prepared outside the timed call."""
-    strided = [t if 1 in t.stride() else t.contiguous() for t in (a, b.t())]  # oneDNN: row- or column-major
+    def row_or_column_major(t: torch.Tensor) -> torch.Tensor:  # what oneDNN and BLAS take as they are
+        return t if 1 in t.stride() else t.contiguous()
+
+    strided = [row_or_column_major(t) for t in (a, b.t())]
     out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
-    a_np, b_np, out_np = (t if 1 in t.stride() else t.contiguous() for t in (a, b, out))
-    a_np, b_np, out_np = a_np.numpy(), b_np.numpy(), out.numpy()
+    a_np, b_np, out_np = row_or_column_major(a).numpy(), row_or_column_major(b).numpy(), out.numpy()
     return {
         "oneDNN": lambda: torch.ops.mkldnn._linear_pointwise(*strided, None, "none", [], None),
         "torch.mm": lambda: torch.mm(a, b, out=out),
@@ -192,10 +188,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds per thread count (default: 6)")
     parser.add_argument("--steps", type=int, default=8, help="steps per round (default: 8)")
     parser.add_argument("--top", type=int, default=12, help="operations listed (default: 12)")
-    parser.add_argument("--part", choices=["all", "threads", "profile", "replay", "kernels"], default="all",
+    parser.add_argument("--part", choices=["all", *PARTS], default="all",
                         help="run one measurement alone (default: all four)")
     args = parser.parse_args()
-    parts = {"threads", "profile", "replay", "kernels"} if args.part == "all" else {args.part}
+    parts = set(PARTS) if args.part == "all" else {args.part}
 
     inductor_config.cpp.enable_kernel_profile = True  # each generated kernel shows up as its own event
     config = load_train_config(args.config, [*args.overrides, "device=cpu"])
@@ -212,17 +208,14 @@ def main() -> None:
     if not parts - {"kernels"}:
         return
 
-    def replay() -> None:
-        for func, args_, kwargs in calls:
-            func(*args_, **kwargs)
-
+    replay_step = functools.partial(replay, calls)
     for _ in range(8):  # compile, warm up
         step()
-        replay()
+        replay_step()
     if "threads" in parts:
         thread_split(step, threads, args.rounds, args.steps)
     if "replay" in parts:
-        replay_share(step, replay, len(calls), args.rounds, args.steps)
+        replay_share(step, replay_step, len(calls), args.rounds, args.steps)
     if "profile" in parts:
         profile_kinds(step, threads, args.steps, args.top)
 
