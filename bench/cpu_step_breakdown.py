@@ -1,6 +1,6 @@
 """Where a CPU training step's time goes: matrix products, compiled elementwise kernels, the rest.
 
-Four measurements of a config's training step (the CPU recipe by default), the step `trm bench`
+Five measurements of a config's training step (the CPU recipe by default), the step `trm bench`
 times:
 
 1. Without a profiler, rounds of steps alternate between one thread and the config's threads
@@ -20,17 +20,28 @@ times:
    the most examples x supervision steps per second a step of this computation could reach
    through these kernels if nothing else took time. Each product is timed on the same operands
    call after call, so they are hot in cache; inside the step they need not be.
+5. The CPU's float32 peak: a small C loop of independent fused multiply-adds in the widest
+   vectors the CPU has (AVX2 or AVX-512), compiled with the C compiler torch.compile uses on CPU
+   and run on as many threads as the step. No matrix kernel can beat it, so the step's float32
+   products take at least their FLOPs divided by it: the most examples x supervision steps per
+   second any kernels could give this computation if nothing else took time (x86-64 Linux only).
 
     python bench/cpu_step_breakdown.py
     python bench/cpu_step_breakdown.py model.forward_dtype=float32
     python bench/cpu_step_breakdown.py --part kernels     # measurement 4 alone
+    python bench/cpu_step_breakdown.py --part peak        # measurement 5 alone
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
+import shlex
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -44,7 +55,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from trm.train.bench import training_step
 from trm.train.config import load_train_config
 
-PARTS = ("threads", "profile", "replay", "kernels")  # measurements 1, 2, 3, 4
+PARTS = ("threads", "profile", "replay", "kernels", "peak")  # measurements 1 to 5
 MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"}  # profiler event names
 MATMUL_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
               torch.ops.mkldnn._linear_pointwise.default, torch.ops.trm.onednn_matmul_nt.default}
@@ -174,6 +185,106 @@ def kernel_floor(calls: list[tuple], repeats: int = 5, calls_per_repeat: int = 1
     return fastest
 
 
+# Measurement 5. CHAINS independent accumulators keep both FMA pipes busy through the FMA latency;
+# distinct starting values keep the compiler from merging them into one chain.
+_FMA_LOOP = r"""
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static long iterations;
+static void* chains(void* out) {
+    VEC a[CHAINS];
+    for (int j = 0; j < CHAINS; j++) a[j] = SET1(1.0f + 0.01f * j);
+    VEC b = SET1(0.9999999f), c = SET1(1e-7f);
+    for (long i = 0; i < iterations; i++) {
+#pragma GCC unroll 32
+        for (int j = 0; j < CHAINS; j++) a[j] = FMA(a[j], b, c);
+    }
+    float lanes[LANES], sum = 0;
+    for (int j = 0; j < CHAINS; j++) { STORE(lanes, a[j]); sum += lanes[0]; }
+    *(float*)out = sum;
+    return NULL;
+}
+int main(int argc, char** argv) {
+    int threads = atoi(argv[1]);
+    iterations = atol(argv[2]);
+    pthread_t ids[256];
+    float sums[256];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int t = 0; t < threads; t++) pthread_create(&ids[t], NULL, chains, &sums[t]);
+    for (int t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    printf("%.6f %f\n", 2.0 * LANES * CHAINS * iterations * threads / seconds / 1e9, sums[0]);
+    return 0;
+}
+"""
+_VECTORS = {  # CPU flag: compiler flags and macros
+    "avx512f": (["-mavx512f"], {"VEC": "__m512", "SET1": "_mm512_set1_ps", "FMA": "_mm512_fmadd_ps",
+                                "STORE": "_mm512_storeu_ps", "LANES": "16", "CHAINS": "24"}),
+    "avx2": (["-mavx2", "-mfma"], {"VEC": "__m256", "SET1": "_mm256_set1_ps", "FMA": "_mm256_fmadd_ps",
+                                   "STORE": "_mm256_storeu_ps", "LANES": "8", "CHAINS": "12"}),
+}
+
+
+def fma_peak(threads: int, iterations: int = 100_000_000, repeats: int = 3) -> tuple[float, str] | str:
+    """The CPU's float32 FMA rate on `threads` threads, GFLOP/s, and the instruction set; or why
+    it could not be measured."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "no /proc/cpuinfo (the peak is measured on x86-64 Linux only)"
+    isa = next((name for name in _VECTORS if name in flags), None)
+    found = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    compiler = shlex.split(os.environ["CC"]) if os.environ.get("CC") else [found] if found else None
+    if isa is None or compiler is None:
+        return "needs an x86-64 CPU with AVX2 or AVX-512 and a C compiler"
+    cflags, macros = _VECTORS[isa]
+    defines = [f"-D{name}={value}" for name, value in macros.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = os.path.join(tmp, "fma.c"), os.path.join(tmp, "fma")
+        with open(source, "w") as f:
+            f.write(_FMA_LOOP)
+        try:
+            subprocess.run([*compiler, "-O2", *cflags, *defines, "-pthread", source, "-o", binary],
+                           capture_output=True, text=True, check=True)
+            rates = [float(subprocess.run([binary, str(threads), str(iterations)], capture_output=True, text=True,
+                                          check=True).stdout.split()[0]) for _ in range(repeats)]
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", None) or error
+            return f"the FMA loop did not build or run with {' '.join(compiler)}: {str(detail).strip()[:300]}"
+    return max(rates), isa
+
+
+def peak_bound(calls: list[tuple], threads: int, batch: int) -> None:
+    """Measurement 5: the step's float32 products at the CPU's FMA peak."""
+    flops = 0
+    for func, args, _ in calls:
+        ab = _as_product(func, args)
+        if ab is not None and ab[0].dtype == torch.float32:
+            flops += 2 * ab[0].shape[0] * ab[0].shape[1] * ab[1].shape[1]
+    if not flops:
+        print("\nno float32 products in this step: measurement 5 is for float32 steps")
+        return
+    measured = fma_peak(threads)
+    if isinstance(measured, str):
+        print(f"\nthe float32 FMA peak was not measured: {measured}")
+        return
+    rate, isa = measured
+    single = fma_peak(1)
+    per_thread = f", {single[0]:.1f} on one" if not isinstance(single, str) and threads > 1 else ""
+    floor = flops / (rate * 1e9)
+    print(f"\nfloat32 FMA peak ({isa}, independent multiply-adds in registers): {rate:.1f} GFLOP/s on "
+          f"{threads} thread(s){per_thread}")
+    print(f"  the step's float32 products: {flops / 1e9:.2f} GFLOP, so at least {floor * 1e3:.1f} ms per step at "
+          f"that peak: at most {batch / floor:.0f} examples x supervision steps per second from any matrix "
+          "kernels, with nothing else taking time")
+
+
 def seconds_per_step(step, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
@@ -189,7 +300,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="steps per round (default: 8)")
     parser.add_argument("--top", type=int, default=12, help="operations listed (default: 12)")
     parser.add_argument("--part", choices=["all", *PARTS], default="all",
-                        help="run one measurement alone (default: all four)")
+                        help="run one measurement alone (default: all five)")
     args = parser.parse_args()
     parts = set(PARTS) if args.part == "all" else {args.part}
 
@@ -205,7 +316,9 @@ def main() -> None:
         if fastest is not None:
             print(f"  so at most {config.global_batch_size / fastest:.0f} examples x supervision steps per second "
                   "for a step of this computation through these libraries")
-    if not parts - {"kernels"}:
+    if "peak" in parts:
+        peak_bound(calls, threads, config.global_batch_size)
+    if not parts - {"kernels", "peak"}:
         return
 
     replay_step = functools.partial(replay, calls)
