@@ -1,9 +1,12 @@
 """`trm bench`: the step it times is a real, reproducible training step, and its report adds up."""
 
 import json
+import os
+import socket
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 import trm.train.bench
 from trm.cli import main as cli_main
@@ -25,8 +28,8 @@ def quick_matmul_rate(monkeypatch):
                         lambda dtype, device: probe(dtype, device=device, size=256, seconds=0.1))
 
 
-def weights_after(steps: int) -> dict[str, torch.Tensor]:
-    step, model = training_step(load_train_config(None, TINY))[:2]
+def weights_after(steps: int, *overrides: str) -> dict[str, torch.Tensor]:
+    step, model = training_step(load_train_config(None, [*TINY, *overrides]))[:2]
     for _ in range(steps):
         step()
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -57,3 +60,31 @@ def test_bench_cli_prints_the_report_and_json(capsys, tmp_path, quick_matmul_rat
     assert "examples x sup. steps" in out and "fraction of matmul" in out
     result = json.loads(out.strip().splitlines()[-1])
     assert result["step_seconds"] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_weights(rank: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.save(weights_after(3, "model.halt_exploration_prob=0.0"), f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_share_the_global_batch_and_agree_with_one(tmp_path):
+    mp.start_processes(_rank_weights, args=(_free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    one = weights_after(3, "model.halt_exploration_prob=0.0")
+    for key in one:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key  # summed gradients: the same update everywhere
+        torch.testing.assert_close(ranks[0][key], one[key], atol=1e-5, rtol=1e-4)  # each half of one batch
+
+
+def test_a_batch_that_does_not_split_across_processes_is_refused(monkeypatch):
+    monkeypatch.setattr(trm.train.bench.tdist, "init_distributed", lambda device_type: trm.train.bench.tdist.Dist(0, 3))
+    with pytest.raises(Exception, match="global_batch_size=8 does not split evenly across 3 processes"):
+        training_step(load_train_config(None, TINY))

@@ -7,6 +7,11 @@ the measured float32 matmul rate, which is the ceiling for this kind of model in
 the forward pass runs in bfloat16 (the CPU recipe, the paper configs), its matmuls can beat the
 float32 rate on hardware with native bfloat16 (AVX512-BF16, AMX, tensor cores), so the report
 also gives the bfloat16 matmul rate and the fraction of it.
+
+Launched as several processes (`python -m torch.distributed.run --nproc-per-node N -m trm
+bench ...`), each process takes its slice of the global batch and gradients are summed across
+processes before the update, as `trm train` does; the figures are then for all processes
+together, and the matmul rate is measured on all of them at once.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import torch
 from trm.allocator import reuse_freed_memory
 from trm.config import ModelConfig
 from trm.data.format import read_dataset
-from trm.errors import DataError
+from trm.errors import ConfigError, DataError
 from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
 from trm.model.precision import resolve_forward_dtype
 from trm.model.trm import TRM
+from trm.train import dist as tdist
 from trm.train.config import TrainConfig
 from trm.train.flops import measure_matmul_rate, model_flops
 from trm.train.loop import pick_device
@@ -43,14 +49,23 @@ class TrainingStep(NamedTuple):
     device: torch.device
     reuse_cpu_memory: bool  # freed CPU memory is kept for reuse
     onednn_float32: bool  # the model's float32 CPU matmuls go through oneDNN
+    dist: tdist.Dist  # the processes sharing the global batch
 
 
 def training_step(config: TrainConfig) -> TrainingStep:
     """The config's model, compiled if asked, and one training step (forward, backward,
     optimizer) on a fixed random batch of the global batch size, as `trm bench` times it.
 
-    Applies the config's CPU settings (threads, freed memory kept, oneDNN float32 matmuls)."""
+    Applies the config's CPU settings (threads, freed memory kept, oneDNN float32 matmuls). Under
+    a multi-process launch this process takes its slice of the batch and the gradients are summed
+    across processes before the update."""
     device = pick_device(config.device)
+    group = tdist.init_distributed(device.type)
+    if config.global_batch_size % group.world_size:
+        raise ConfigError(f"global_batch_size={config.global_batch_size} does not split evenly across "
+                          f"{group.world_size} processes")
+    if device.type == "cuda" and group.enabled:
+        device = torch.device("cuda", group.local_rank)
     if config.threads:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
@@ -65,6 +80,8 @@ def training_step(config: TrainConfig) -> TrainingStep:
         pass
     torch.manual_seed(config.seed)
     model = TRM(model_config).to(device).train()
+    if group.enabled:
+        tdist.broadcast_weights(model)
     if config.compile:
         torch._dynamo.reset()  # a fresh compile cache: graphs of an earlier bench in this process count
         model.compile_networks()  # against the recompile limit, past which torch runs eagerly
@@ -73,10 +90,12 @@ def training_step(config: TrainConfig) -> TrainingStep:
     B, L, V = config.global_batch_size, model_config.seq_len, model_config.vocab_size
     g = torch.Generator().manual_seed(config.seed)
     batch = {
-        "inputs": torch.randint(1, V, (B, L), generator=g).to(device),
-        "labels": torch.randint(1, V, (B, L), generator=g).to(device),
-        "puzzle_identifiers": torch.randint(0, model_config.num_puzzle_identifiers, (B,), generator=g).to(device),
+        "inputs": torch.randint(1, V, (B, L), generator=g),
+        "labels": torch.randint(1, V, (B, L), generator=g),
+        "puzzle_identifiers": torch.randint(0, model_config.num_puzzle_identifiers, (B,), generator=g),
     }
+    mine = slice(group.rank * (B // group.world_size), (group.rank + 1) * (B // group.world_size))
+    batch = {k: v[mine].to(device) for k, v in batch.items()}  # this process's slice of the global batch
     carry = model.initial_carry(batch)
 
     def step() -> None:
@@ -84,28 +103,47 @@ def training_step(config: TrainConfig) -> TrainingStep:
         carry, out = model.step(carry, batch)
         loss, _ = act_loss(out, carry, model_config.loss)
         (loss / B).backward()
+        if group.enabled:
+            tdist.all_reduce_gradients(model)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if model.puzzle_emb is not None:
             model.puzzle_emb.rows = None  # the trainer hands these rows to the sparse optimizer
 
     float32_cpu = device.type == "cpu" and model_config.forward_dtype == "float32"
-    return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu)
+    return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu, group)
+
+
+def _all_processes(value: float, op: str) -> float:
+    """`value` combined over the processes of a multi-process launch ("max" or "sum")."""
+    if not tdist.dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    tdist.dist.all_reduce(tensor, op=tdist.dist.ReduceOp.MAX if op == "max" else tdist.dist.ReduceOp.SUM)
+    return tensor.item()
+
+
+def _barrier(group: tdist.Dist) -> None:
+    if group.enabled:
+        tdist.dist.barrier()
 
 
 def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
-    step, model, model_config, device, kept, onednn = training_step(config)
+    step, model, model_config, device, kept, onednn, group = training_step(config)
     B = config.global_batch_size
     for _ in range(warmup):
         step()
     _sync(device)
+    _barrier(group)
     start = time.perf_counter()
     for _ in range(steps):
         step()
     _sync(device)
-    seconds = (time.perf_counter() - start) / steps
+    _barrier(group)
+    seconds = _all_processes((time.perf_counter() - start) / steps, "max")
     flops = model_flops(model_config, B, training=True)["total"]
-    matmul = measure_matmul_rate(torch.float32, device=device.type)
+    _barrier(group)
+    matmul = _all_processes(measure_matmul_rate(torch.float32, device=device.type), "sum")  # all processes at once
     result = {
         "step_seconds": seconds,
         "examples_x_steps_per_s": B / seconds,
@@ -114,12 +152,15 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         "matmul_flops_per_s": matmul,
         "fraction_of_matmul_rate": flops / seconds / matmul,
         "threads": torch.get_num_threads(),
+        "processes": group.world_size,
         "reuse_cpu_memory": float(kept),
         "onednn_float32": float(onednn),
         "parameters": model.num_parameters(),
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
-        dtype_rate = measure_matmul_rate(getattr(torch, model_config.forward_dtype), device=device.type)
+        _barrier(group)
+        dtype_rate = _all_processes(measure_matmul_rate(getattr(torch, model_config.forward_dtype),
+                                                        device=device.type), "sum")
         result["forward_dtype_matmul_flops_per_s"] = dtype_rate
         result["fraction_of_forward_dtype_matmul_rate"] = flops / seconds / dtype_rate
     return result
@@ -130,6 +171,7 @@ def print_report(config: TrainConfig, result: dict[str, float], device: str) -> 
     print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
           f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
           f"device={device} threads={result['threads']}"
+          + (f" x {result['processes']:.0f} processes" if result.get("processes", 1) > 1 else "")
           + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else "")
           + (" (float32 matmuls through oneDNN)" if result.get("onednn_float32") else ""))
     print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")

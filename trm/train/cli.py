@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "FLOPs per second, and that as a fraction of this machine's measured float32 matmul rate "
         "(and of its bfloat16 matmul rate when the forward pass runs in bfloat16).",
         epilog="examples:\n  trm bench configs/cpu/sudoku-mlp.yaml\n"
-        "  trm bench configs/sudoku-extreme-mlp.yaml global_batch_size=64 model.forward_dtype=float32 compile=false",
+        "  trm bench configs/sudoku-extreme-mlp.yaml global_batch_size=64 model.forward_dtype=float32 compile=false\n"
+        "  python -m torch.distributed.run --nproc-per-node 2 -m trm bench configs/cpu/sudoku-mlp.yaml threads=1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("config", help="YAML config file")
@@ -50,14 +51,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_bench(args: argparse.Namespace) -> None:
     import json
 
+    import torch.distributed as dist
+
     from trm.train.bench import bench, print_report
     from trm.train.config import load_train_config
+    from trm.train.dist import shutdown
     from trm.train.loop import pick_device
 
     config = load_train_config(args.config, args.overrides)
-    result = bench(config, steps=args.steps, warmup=args.warmup)
-    print_report(config, result, str(pick_device(config.device)))
-    print(json.dumps(result))
+    try:
+        result = bench(config, steps=args.steps, warmup=args.warmup)
+        if not dist.is_initialized() or dist.get_rank() == 0:  # one report for all processes
+            print_report(config, result, str(pick_device(config.device)))
+            print(json.dumps(result))
+    finally:
+        shutdown()
 
 
 def run_train(args: argparse.Namespace) -> None:
