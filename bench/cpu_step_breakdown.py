@@ -21,8 +21,8 @@ times:
    through these kernels if nothing else took time. Each product is timed on the same operands
    call after call, so they are hot in cache; inside the step they need not be.
 5. The CPU's float32 peak: a small C loop of independent fused multiply-adds in the widest
-   vectors the CPU has (AVX2 or AVX-512), compiled with the C compiler torch.compile uses on CPU
-   and run on as many threads as the step. No matrix kernel can beat it, so the step's float32
+   vectors the CPU has (AVX2 or AVX-512), compiled with the system's C compiler ($CC, else cc,
+   gcc or clang) and run on as many threads as the step. No matrix kernel can beat it, so the step's float32
    products take at least their FLOPs divided by it: the most examples x supervision steps per
    second any kernels could give this computation if nothing else took time (x86-64 Linux only).
 

@@ -64,8 +64,9 @@ def training_step(config: TrainConfig) -> TrainingStep:
     if config.global_batch_size % group.world_size:
         raise ConfigError(f"global_batch_size={config.global_batch_size} does not split evenly across "
                           f"{group.world_size} processes")
-    if device.type == "cuda" and group.enabled:
+    if device.type == "cuda":
         device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)  # NCCL and the matmul-rate probe use the current device
     if config.threads:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
@@ -114,11 +115,11 @@ def training_step(config: TrainConfig) -> TrainingStep:
     return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu, group)
 
 
-def _all_processes(value: float, op: str) -> float:
+def _all_processes(value: float, op: str, device: torch.device) -> float:
     """`value` combined over the processes of a multi-process launch ("max" or "sum")."""
     if not tdist.dist.is_initialized():
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
     tdist.dist.all_reduce(tensor, op=tdist.dist.ReduceOp.MAX if op == "max" else tdist.dist.ReduceOp.SUM)
     return tensor.item()
 
@@ -140,10 +141,10 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         step()
     _sync(device)
     _barrier(group)
-    seconds = _all_processes((time.perf_counter() - start) / steps, "max")
+    seconds = _all_processes((time.perf_counter() - start) / steps, "max", device)
     flops = model_flops(model_config, B, training=True)["total"]
     _barrier(group)
-    matmul = _all_processes(measure_matmul_rate(torch.float32, device=device.type), "sum")  # all processes at once
+    matmul = _all_processes(measure_matmul_rate(torch.float32, device=device.type), "sum", device)  # all at once
     result = {
         "step_seconds": seconds,
         "examples_x_steps_per_s": B / seconds,
@@ -160,7 +161,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
         _barrier(group)
         dtype_rate = _all_processes(measure_matmul_rate(getattr(torch, model_config.forward_dtype),
-                                                        device=device.type), "sum")
+                                                        device=device.type), "sum", device)
         result["forward_dtype_matmul_flops_per_s"] = dtype_rate
         result["fraction_of_forward_dtype_matmul_rate"] = flops / seconds / dtype_rate
     return result
