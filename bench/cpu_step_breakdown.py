@@ -22,9 +22,10 @@ times:
    call after call, so they are hot in cache; inside the step they need not be.
 5. The CPU's float32 peak: a small C loop of independent fused multiply-adds in the widest
    vectors the CPU has (AVX2 or AVX-512), compiled with the system's C compiler ($CC, else cc,
-   gcc or clang) and run on as many threads as the step. No matrix kernel can beat it, so the step's float32
-   products take at least their FLOPs divided by it: the most examples x supervision steps per
-   second any kernels could give this computation if nothing else took time (x86-64 Linux only).
+   gcc or clang) and run on as many threads as the step. No matrix kernel can beat it, so the
+   step's float32 products take at least their FLOPs divided by it: the most examples x
+   supervision steps per second any kernels could give this computation if nothing else took
+   time (x86-64 Linux only).
 
     python bench/cpu_step_breakdown.py
     python bench/cpu_step_breakdown.py model.forward_dtype=float32
@@ -110,6 +111,18 @@ def _as_product(func, args: list) -> tuple[torch.Tensor, torch.Tensor] | None:
     return None
 
 
+def _float32_products(calls: list[tuple]):
+    """(A, B) of each recorded float32 product, in order."""
+    for func, args, _ in calls:
+        ab = _as_product(func, args)
+        if ab is not None and ab[0].dtype == torch.float32:
+            yield ab
+
+
+def _flops(a: torch.Tensor, b: torch.Tensor) -> int:
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+
+
 @functools.cache
 def _blas_name() -> str:
     try:
@@ -139,11 +152,7 @@ def kernel_floor(calls: list[tuple], repeats: int = 5, calls_per_repeat: int = 1
     threads one library leaves spinning do not slow the next one."""
     groups: Counter = Counter()
     operands = {}
-    for func, args, _ in calls:
-        ab = _as_product(func, args)
-        if ab is None or ab[0].dtype != torch.float32:
-            continue
-        a, b = ab
+    for a, b in _float32_products(calls):
         key = (tuple(a.shape), a.stride(), tuple(b.shape), b.stride())
         groups[key] += 1
         operands[key] = (a, b)
@@ -166,8 +175,7 @@ def kernel_floor(calls: list[tuple], repeats: int = 5, calls_per_repeat: int = 1
             fns[name]()
             seconds[name][key] = min(seconds_per_step(fns[name], calls_per_repeat) for _ in range(repeats))
 
-    flops = {key: 2 * operands[key][0].shape[0] * operands[key][0].shape[1] * operands[key][1].shape[1]
-             for key in groups}
+    flops = {key: _flops(*operands[key]) for key in groups}
     print(f"\nthe step's {sum(groups.values())} float32 products on each library, each timed alone "
           f"(best of {repeats} x {calls_per_repeat} calls); GFLOP/s:")
     print(f"  {'count':>5s} {'M':>5s} {'K':>5s} {'N':>5s}  " + "  ".join(f"{n:>18s}" for n in libraries))
@@ -230,9 +238,10 @@ _VECTORS = {  # CPU flag: compiler flags and macros
 }
 
 
-def fma_peak(threads: int, iterations: int = 100_000_000, repeats: int = 3) -> tuple[float, str] | str:
-    """The CPU's float32 FMA rate on `threads` threads, GFLOP/s, and the instruction set; or why
-    it could not be measured."""
+def fma_peak(thread_counts: tuple[int, ...], iterations: int = 100_000_000,
+             repeats: int = 3) -> tuple[dict[int, float], str] | str:
+    """The CPU's float32 FMA rate in GFLOP/s on each of `thread_counts` threads (one build of the
+    loop), and the instruction set; or why it could not be measured."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
@@ -252,31 +261,29 @@ def fma_peak(threads: int, iterations: int = 100_000_000, repeats: int = 3) -> t
         try:
             subprocess.run([*compiler, "-O2", *cflags, *defines, "-pthread", source, "-o", binary],
                            capture_output=True, text=True, check=True)
-            rates = [float(subprocess.run([binary, str(threads), str(iterations)], capture_output=True, text=True,
-                                          check=True).stdout.split()[0]) for _ in range(repeats)]
+            rates = {threads: max(float(subprocess.run([binary, str(threads), str(iterations)], capture_output=True,
+                                                       text=True, check=True).stdout.split()[0])
+                                  for _ in range(repeats))
+                     for threads in thread_counts}
         except (OSError, subprocess.CalledProcessError) as error:
             detail = getattr(error, "stderr", None) or error
             return f"the FMA loop did not build or run with {' '.join(compiler)}: {str(detail).strip()[:300]}"
-    return max(rates), isa
+    return rates, isa
 
 
 def peak_bound(calls: list[tuple], threads: int, batch: int) -> None:
     """Measurement 5: the step's float32 products at the CPU's FMA peak."""
-    flops = 0
-    for func, args, _ in calls:
-        ab = _as_product(func, args)
-        if ab is not None and ab[0].dtype == torch.float32:
-            flops += 2 * ab[0].shape[0] * ab[0].shape[1] * ab[1].shape[1]
+    flops = sum(_flops(a, b) for a, b in _float32_products(calls))
     if not flops:
         print("\nno float32 products in this step: measurement 5 is for float32 steps")
         return
-    measured = fma_peak(threads)
+    measured = fma_peak(tuple({threads, 1}))
     if isinstance(measured, str):
         print(f"\nthe float32 FMA peak was not measured: {measured}")
         return
-    rate, isa = measured
-    single = fma_peak(1)
-    per_thread = f", {single[0]:.1f} on one" if not isinstance(single, str) and threads > 1 else ""
+    rates, isa = measured
+    rate = rates[threads]
+    per_thread = f", {rates[1]:.1f} on one" if threads > 1 else ""
     floor = flops / (rate * 1e9)
     print(f"\nfloat32 FMA peak ({isa}, independent multiply-adds in registers): {rate:.1f} GFLOP/s on "
           f"{threads} thread(s){per_thread}")

@@ -115,18 +115,14 @@ def training_step(config: TrainConfig) -> TrainingStep:
     return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu, group)
 
 
-def _all_processes(value: float, op: str, device: torch.device) -> float:
-    """`value` combined over the processes of a multi-process launch ("max" or "sum")."""
-    if not tdist.dist.is_initialized():
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
-    tdist.dist.all_reduce(tensor, op=tdist.dist.ReduceOp.MAX if op == "max" else tdist.dist.ReduceOp.SUM)
-    return tensor.item()
-
-
 def _barrier(group: tdist.Dist) -> None:
     if group.enabled:
         tdist.dist.barrier()
+
+
+def _scalar(value: float, device: torch.device) -> torch.Tensor:
+    """`value` as a tensor to reduce across processes, on the device (NCCL reduces GPU tensors only)."""
+    return torch.tensor([value], dtype=torch.float64, device=device)
 
 
 def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
@@ -141,10 +137,11 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         step()
     _sync(device)
     _barrier(group)
-    seconds = _all_processes((time.perf_counter() - start) / steps, "max", device)
+    seconds = tdist.all_reduce_max(_scalar((time.perf_counter() - start) / steps, device)).item()  # the slowest
     flops = model_flops(model_config, B, training=True)["total"]
     _barrier(group)
-    matmul = _all_processes(measure_matmul_rate(torch.float32, device=device.type), "sum", device)  # all at once
+    matmul = measure_matmul_rate(torch.float32, device=device.type)
+    matmul = tdist.all_reduce_sum(_scalar(matmul, device)).item()  # every process measured at once
     result = {
         "step_seconds": seconds,
         "examples_x_steps_per_s": B / seconds,
@@ -160,8 +157,8 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
         _barrier(group)
-        dtype_rate = _all_processes(measure_matmul_rate(getattr(torch, model_config.forward_dtype),
-                                                        device=device.type), "sum", device)
+        dtype_rate = measure_matmul_rate(getattr(torch, model_config.forward_dtype), device=device.type)
+        dtype_rate = tdist.all_reduce_sum(_scalar(dtype_rate, device)).item()
         result["forward_dtype_matmul_flops_per_s"] = dtype_rate
         result["fraction_of_forward_dtype_matmul_rate"] = flops / seconds / dtype_rate
     return result
