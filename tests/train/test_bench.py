@@ -2,13 +2,13 @@
 
 import json
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
 import trm.train.bench
+from tests.train.test_train import _free_port
 from trm.cli import main as cli_main
 from trm.train.bench import bench, training_step
 from trm.train.config import load_train_config
@@ -60,12 +60,6 @@ def test_bench_cli_prints_the_report_and_json(capsys, tmp_path, quick_matmul_rat
     assert "examples x sup. steps" in out and "fraction of matmul" in out
     result = json.loads(out.strip().splitlines()[-1])
     assert result["step_seconds"] > 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank_weights(rank: int, port: int, out: str) -> None:

@@ -139,7 +139,7 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     _barrier(group)
     seconds = tdist.all_reduce_max(_scalar((time.perf_counter() - start) / steps, device)).item()  # the slowest
     flops = model_flops(model_config, B, training=True)["total"]
-    _barrier(group)
+    # the all-reduce above returns once every process has reached it: the probe starts together
     matmul = measure_matmul_rate(torch.float32, device=device.type)
     matmul = tdist.all_reduce_sum(_scalar(matmul, device)).item()  # every process measured at once
     result = {
@@ -156,7 +156,6 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         "parameters": model.num_parameters(),
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
-        _barrier(group)
         dtype_rate = measure_matmul_rate(getattr(torch, model_config.forward_dtype), device=device.type)
         dtype_rate = tdist.all_reduce_sum(_scalar(dtype_rate, device)).item()
         result["forward_dtype_matmul_flops_per_s"] = dtype_rate

@@ -66,13 +66,16 @@ def all_reduce_gradients(model: nn.Module) -> None:
         offset += g.numel()
 
 
-def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+def _all_reduce(values: torch.Tensor, op: str) -> torch.Tensor:
+    """`values` reduced in place across processes with `dist.ReduceOp.<op>`; unchanged in one process."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(values)
+        dist.all_reduce(values, op=getattr(dist.ReduceOp, op))
     return values
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    return _all_reduce(values, "SUM")
 
 
 def all_reduce_max(values: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(values, op=dist.ReduceOp.MAX)
-    return values
+    return _all_reduce(values, "MAX")
