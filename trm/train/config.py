@@ -77,6 +77,7 @@ class TrainConfig(BaseModel):
     eval_interval_epochs: int | None = None
     eval_batch_size: int | None = None  # default: global_batch_size
     checkpoint_interval: int | None = None  # default: every evaluation
+    checkpoint_minutes: float | None = 10.0  # also save when this much wall time passed since the last save
     keep_last: int = 2  # newest checkpoints kept (the best one is kept separately)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
