@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from trm.errors import ConfigError
 
@@ -30,31 +39,32 @@ class ModelConfig(BaseModel):
     HRM is `separate_nets + one_step_gradient + act_continue` with 4 + 4 layers, T = n = 2.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Every field states its range; NaN and infinity are rejected (allow_inf_nan=False).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # Task
-    vocab_size: int = 11
-    seq_len: int = 81
-    num_puzzle_identifiers: int = 1
+    vocab_size: PositiveInt = 11
+    seq_len: PositiveInt = 81
+    num_puzzle_identifiers: PositiveInt = 1
 
     # Network
-    hidden_size: int = 512  # D
-    num_heads: int = 8
-    expansion: float = 4.0
-    num_layers: int = 2  # L_layers: blocks of the (shared or z) network
-    y_layers: int | None = None  # H_layers: blocks of the separate y network (default num_layers)
+    hidden_size: PositiveInt = 512  # D
+    num_heads: PositiveInt = 8
+    expansion: PositiveFloat = 4.0
+    num_layers: PositiveInt = 2  # L_layers: blocks of the (shared or z) network
+    y_layers: PositiveInt | None = None  # H_layers: blocks of the separate y network (default num_layers)
     mixer: Literal["attention", "mlp"] = "attention"  # "mlp" = TRM-MLP (reference mlp_t)
     pos_encodings: Literal["rope", "learned", "none"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = 0  # P; 0 disables the puzzle embedding and its prefix
-    puzzle_emb_len: int = 16  # prefix positions; 0 means ceil(P / D)
+    rope_theta: PositiveFloat = 10000.0
+    rms_norm_eps: PositiveFloat = 1e-5
+    puzzle_emb_ndim: NonNegativeInt = 0  # P; 0 disables the puzzle embedding and its prefix
+    puzzle_emb_len: NonNegativeInt = 16  # prefix positions; 0 means ceil(P / D)
 
     # Recursion
-    T: int = 3  # H_cycles
-    n: int = 6  # L_cycles
-    N_sup: int = 16  # halt_max_steps
-    halt_exploration_prob: float = 0.1
+    T: PositiveInt = 3  # H_cycles
+    n: NonNegativeInt = 6  # L_cycles; 0 only without a latent (checked below)
+    N_sup: PositiveInt = 16  # halt_max_steps
+    halt_exploration_prob: float = Field(0.1, ge=0, le=1)
 
     # Ablations
     latent: Literal["yz", "single_z", "multiscale_z", "none"] = "yz"
@@ -86,12 +96,8 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
-        positive = ("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads",
-                    "num_layers", "T", "N_sup")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.n < 0 or (self.latent != "none" and self.n < 1):
+        # Single-field ranges are on the fields; these checks tie fields together.
+        if self.latent != "none" and self.n < 1:
             raise ValueError(f"n must be at least 1 for latent '{self.latent}', got {self.n}")
         if self.latent == "none" and self.n != 0:
             raise ValueError("latent 'none' (direct prediction) has no latent updates: set n = 0")
@@ -104,8 +110,6 @@ class ModelConfig(BaseModel):
                 f"puzzle_emb_ndim {self.puzzle_emb_ndim} does not fit in puzzle_emb_len "
                 f"{self.puzzle_emb_len} positions of size {self.hidden_size}"
             )
-        if not 0 <= self.halt_exploration_prob <= 1:
-            raise ValueError("halt_exploration_prob must be in [0, 1]")
         if self.y_layers is not None and not self.separate_nets:
             raise ValueError("y_layers is only used with separate_nets = true")
         return self
@@ -129,12 +133,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 def make_config(cls: type[BaseModel], values: dict[str, Any], where: str = "config") -> Any:
     """Build a typed config, turning validation errors into a ConfigError naming the field."""
     try:
-        return cls(**values)
+        return cls.model_validate(values)
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(config)"
+            field = ".".join(str(p) or "''" for p in err["loc"]) or "(config)"
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "model_type":  # a whole section given one value, e.g. model=3
+                msg = f"is a section: set its keys (e.g. {field}.KEY=VALUE), not a single value"
             lines.append(f"{field}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
         raise ConfigError(f"{where}: " + "; ".join(lines)) from None
 

@@ -2,7 +2,7 @@
 
 Defaults are the paper's recipe (trm-spec sections 5 and 8). A YAML file overrides the
 defaults and `key=value` arguments override the file, with dots for nested fields
-(`model.hidden_size=64`). Unknown keys are rejected with their name.
+(`model.hidden_size=64`). Unknown keys and out-of-range values are rejected with the field's name.
 """
 
 from __future__ import annotations
@@ -12,39 +12,54 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+)
 
 from trm.config import ModelConfig, make_config
 from trm.errors import ConfigError
 
 
-class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Every field states its range; NaN and infinity are rejected everywhere (allow_inf_nan=False).
+CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    path: str = "data/sudoku"  # dataset root with train/ and test/ (trm data ...)
+
+class DataConfig(BaseModel):
+    model_config = CHECKED
+
+    path: str = Field("data/sudoku", min_length=1)  # dataset root with train/ and test/ (trm data ...)
     # Random augmentation of every training example as it is drawn (on top of any variants
     # stored in the dataset): "sudoku" relabels digits and permutes bands/rows/stacks/columns.
     augment: Literal["none", "sudoku"] = "none"
-    eval_limit: int | None = None  # evaluate on the first N test examples only
+    eval_limit: PositiveInt | None = None  # evaluate on the first N test examples only
 
 
 class LogConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = CHECKED
 
-    every: int = 10  # optimizer steps between train-metric lines in metrics.jsonl
+    every: PositiveInt = 10  # optimizer steps between train-metric lines in metrics.jsonl
     tensorboard: bool | None = None  # None: when the tensorboard package is installed
     wandb: bool = False
-    wandb_project: str = "trm"
+    wandb_project: str = Field("trm", min_length=1)
 
 
 class TrainConfig(BaseModel):
     """Everything a run needs; saved as `config.yaml` in its run directory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = CHECKED
 
-    name: str = "run"
+    name: str = "run"  # a directory name (checked below)
     run_dir: str | None = None  # default: runs/<name>
-    seed: int = 0
+    # numpy's generators need a non-negative seed; torch.manual_seed takes at most 64 bits, and
+    # the loop adds the rank to it.
+    seed: int = Field(0, ge=0, lt=2**63)
 
     data: DataConfig = Field(default_factory=DataConfig)
     # vocab_size, seq_len and num_puzzle_identifiers are taken from the dataset.
@@ -52,37 +67,38 @@ class TrainConfig(BaseModel):
 
     # Length of training: epochs of the dataset (groups x mean examples / batch), or an
     # explicit number of optimizer steps, stopped early by a wall-clock budget if given.
-    global_batch_size: int = 768
-    epochs: int = 50000
-    max_steps: int | None = None
-    max_minutes: float | None = None
+    global_batch_size: PositiveInt = 768
+    epochs: PositiveInt = 50000
+    max_steps: PositiveInt | None = None
+    max_minutes: PositiveFloat | None = None
 
     # Weights: AdamATan2 (or AdamW), linear warm-up then cosine decay to lr * lr_min_ratio.
     optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"
-    lr: float = 1e-4
-    lr_min_ratio: float = 1.0
-    lr_warmup_steps: int = 2000
-    beta1: float = 0.9
-    beta2: float = 0.95
-    weight_decay: float = 1.0
-    # Puzzle embeddings: sign-SGD with decoupled weight decay on the rows in the batch.
-    puzzle_emb_lr: float = 1e-4
-    puzzle_emb_weight_decay: float = 1.0
+    lr: PositiveFloat = 1e-4
+    lr_min_ratio: float = Field(1.0, ge=0, le=1)
+    lr_warmup_steps: NonNegativeInt = 2000
+    beta1: float = Field(0.9, ge=0, lt=1)  # Adam's moment decay rates
+    beta2: float = Field(0.95, ge=0, lt=1)
+    weight_decay: NonNegativeFloat = 1.0
+    # Puzzle embeddings: sign-SGD with decoupled weight decay on the rows in the batch
+    # (lr 0 freezes them).
+    puzzle_emb_lr: NonNegativeFloat = 1e-4
+    puzzle_emb_weight_decay: NonNegativeFloat = 1.0
 
     ema: bool = True
-    ema_rate: float = 0.999
+    ema_rate: float = Field(0.999, ge=0, lt=1)  # 1 would never move from the initial weights
 
-    eval_interval: int | None = None  # optimizer steps between evaluations (None: at the end only)
+    eval_interval: PositiveInt | None = None  # optimizer steps between evaluations (None: at the end only)
     # Or in epochs, as the paper states it; also the sampler's shuffling unit, as in the reference.
-    eval_interval_epochs: int | None = None
-    eval_batch_size: int | None = None  # default: global_batch_size
-    checkpoint_interval: int | None = None  # default: every evaluation
-    checkpoint_minutes: float | None = 10.0  # also save when this much wall time passed since the last save
-    keep_last: int = 2  # newest checkpoints kept (the best one is kept separately)
+    eval_interval_epochs: PositiveInt | None = None
+    eval_batch_size: PositiveInt | None = None  # default: global_batch_size
+    checkpoint_interval: PositiveInt | None = None  # default: every evaluation
+    checkpoint_minutes: PositiveFloat | None = 10.0  # also save when this much wall time passed since the last save
+    keep_last: PositiveInt = 2  # newest checkpoints kept (the best one is kept separately)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
-    threads: int | None = None  # CPU threads per process (None: torch's default)
+    threads: PositiveInt | None = None  # CPU threads per process (None: torch's default)
     # Keep freed CPU memory in the process (glibc): large activations then stop page-faulting
     # every step (trm/allocator.py; 1.1-1.3x at the paper's Sudoku shape on 2 cores). The process
     # keeps its peak memory until it exits.
@@ -95,6 +111,16 @@ class TrainConfig(BaseModel):
 
     log: LogConfig = Field(default_factory=LogConfig)
 
+    @field_validator("name")
+    @classmethod
+    def _directory_name(cls, name: str) -> str:
+        # The run directory defaults to runs/<name>, so the name must stay one directory below.
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+            raise ValueError(
+                f"expected a directory name: not empty, '.' or '..', without '/', '\\' or NUL (got {name!r})"
+            )
+        return name
+
     @property
     def resolved_run_dir(self) -> Path:
         return Path(self.run_dir or os.path.join("runs", self.name))
@@ -103,6 +129,8 @@ class TrainConfig(BaseModel):
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
+    if not all(key.strip() for key in (*parents, leaf)):
+        raise ConfigError(f"override '{dotted}': empty key in the dotted name")
     for key in parents:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
@@ -135,17 +163,45 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """A config file's values; `base: other.yaml` (relative to the file) is read first and
     overridden, so ablations state only what they change."""
-    path = Path(path)
+    return _read_with_bases(Path(path), ())
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """`chain` holds the files whose `base:` led here, to report a cycle instead of recursing."""
+    raw = _read_mapping(path)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base.strip() or "\0" in base:
+        raise ConfigError(f"{path}: base: expected the path of another config file, relative to this one "
+                          f"(got {base!r})")
+    base_path = path.parent / base
+    chain = (*chain, path)
+    seen = [os.path.realpath(p) for p in chain]  # realpath, unlike resolve, allows symlink loops
+    if os.path.realpath(base_path) in seen:
+        cycle = chain[seen.index(os.path.realpath(base_path)) :]
+        raise ConfigError(f"{path}: base files form a cycle: {' -> '.join(map(str, (*cycle, base_path)))}")
+    if not base_path.exists():
+        raise ConfigError(f"{path}: base file {base_path} not found")
+    return _merge(_read_with_bases(base_path, chain), raw)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, yaml.YAMLError) as e:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected UTF-8 YAML)") from None
+    except (OSError, ValueError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot be read as YAML ({e})") from None
+    if raw is None:  # an empty file (or only comments)
+        return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
-    base = raw.pop("base", None)
-    return _merge(read_yaml(path.parent / base), raw) if base else raw
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got a {type(raw).__name__}")
+    return raw
 
 
 def load_train_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:
