@@ -26,7 +26,6 @@ from pydantic import (
 from trm.config import ModelConfig, make_config
 from trm.errors import ConfigError
 
-
 # Every field states its range; NaN and infinity are rejected everywhere (allow_inf_nan=False).
 CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)
 
