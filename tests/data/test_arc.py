@@ -268,6 +268,10 @@ def _broken(tmp_path: Path, change) -> Path:
     return source
 
 
+def _replace(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
 def _edit(path: Path, change) -> None:
     data = json.loads(path.read_text())
     change(data)
@@ -302,6 +306,38 @@ BROKEN = {
     "not JSON": (
         lambda c, s: c.write_text('{"ok": [1, 2'),
         "challenges.json: not valid JSON",
+    ),
+    "not UTF-8": (
+        lambda c, s: c.write_bytes(b'{"ok": "\xff"}'),
+        "challenges.json: cannot be read ('utf-8' codec can't decode",
+    ),
+    "nested too deeply": (  # json.loads raises RecursionError
+        lambda c, s: c.write_text("[" * 100_000 + "]" * 100_000),
+        "challenges.json: not an ARC file: its JSON is nested too deeply",
+    ),
+    "nested grid": (
+        lambda c, s: _edit(c, lambda d: d["bad"]["test"][0].update(input=[[[[[[1]]]]]])),
+        "challenges.json: task bad, test pair 0, input: row 0, column 0 holds list [[[[1]]]]",
+    ),
+    "5000-digit integer": (  # json.loads raises ValueError: it exceeds the limit for integer conversion
+        lambda c, s: (_edit(s, lambda d: d["bad"][0][0].__setitem__(0, 777)), _replace(s, "777", "9" * 5000)),
+        "solutions.json: task bad, test output 0: row 0, column 0 holds an integer of 5000 digits, expected",
+    ),
+    "60-digit integer": (
+        lambda c, s: _edit(c, lambda d: d["bad"]["train"][0]["input"][0].__setitem__(0, -(10**60))),
+        "challenges.json: task bad, train pair 0, input: row 0, column 0 holds -100000000000000000000000000",
+    ),
+    "string colour": (
+        lambda c, s: _edit(c, lambda d: d["bad"]["train"][0]["input"][0].__setitem__(0, "1")),
+        'task bad, train pair 0, input: row 0, column 0 holds str "1", expected a colour 0..9',
+    ),
+    "no tasks": (
+        lambda c, s: c.write_text("{}"),
+        "challenges.json: expected a JSON object mapping task ids to tasks, got dict {}",
+    ),
+    "a directory": (
+        lambda c, s: (c.unlink(), c.mkdir()),
+        "challenges.json: cannot be read",
     ),
     "solutions lack a task": (
         lambda c, s: _edit(s, lambda d: d.pop("bad")),

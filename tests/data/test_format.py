@@ -1,12 +1,17 @@
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from trm.cli import main
+from trm.data import format as data_format
 from trm.data.format import (
     SetBuilder,
     Split,
     atomic_directory,
+    check_output,
     make_metadata,
     read_dataset,
     read_identifiers,
@@ -173,3 +178,159 @@ def test_atomic_directory_replaces_only_when_asked(tmp_path):
     write_dataset(target, {"train": tiny_split()}, ["<blank>", "x"], overwrite=True)
     assert read_identifiers(target) == ["<blank>", "x"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+# --- Replacing an output directory (--overwrite) ------------------------------------------
+
+
+def dataset(root: Path, name: str = "old", extra: dict | None = None) -> Path:
+    """A small dataset whose identifiers.json says which write it came from."""
+    return write_dataset(root, {"train": tiny_split(), "test": tiny_split()}, ["<blank>", name], extra, overwrite=True)
+
+
+def beside(target: Path) -> list[str]:
+    """What sits in the directory of `target`, besides it: temporary trees must not stay."""
+    return sorted(p.name for p in target.parent.iterdir() if p.name != target.name)
+
+
+def test_overwrite_refuses_a_directory_of_user_files_and_deletes_nothing(tmp_path):
+    target = tmp_path / "out"
+    (target / "photos").mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    (target / "config.json").write_text("{}")  # one name of ours is not enough
+    with pytest.raises(DataError, match=r"out: is not a dataset or checkpoint .*config\.json, notes\.txt, photos/"):
+        write_dataset(target, {"train": tiny_split()}, ["<blank>"], overwrite=True)
+    assert sorted(p.name for p in target.iterdir()) == ["config.json", "notes.txt", "photos"]
+    assert (target / "notes.txt").read_text() == "mine" and beside(target) == []
+
+
+@pytest.mark.parametrize("stray", ["README.md", "train/notes.txt", "test/sub/x.npy", "cache.json"])
+def test_overwrite_refuses_a_dataset_holding_anything_else(tmp_path, stray):
+    target = dataset(tmp_path / "ds", extra={"maze.json": {}})
+    (target / stray).parent.mkdir(parents=True, exist_ok=True)
+    (target / stray).write_text("mine")
+    shown = stray.split("/sub")[0] + ("/sub/" if "/sub" in stray else "")
+    with pytest.raises(DataError, match=f"holds {shown}"):
+        dataset(target, "new")
+    assert read_identifiers(target) == ["<blank>", "old"] and (target / stray).exists()
+
+
+def test_overwrite_replaces_a_dataset_of_ours(tmp_path):
+    target = dataset(tmp_path / "ds", extra={"maze.json": {"seed": 0}, "test_puzzles.json": {}})
+    dataset(target, "new")
+    assert read_identifiers(target) == ["<blank>", "new"]
+    assert sorted(p.name for p in target.iterdir()) == ["identifiers.json", "test", "train"]
+    assert beside(target) == []
+
+
+def test_overwrite_replaces_checkpoints_as_the_training_loop_does(tmp_path):
+    target = tmp_path / "step_00000010"
+    for files in (["model.safetensors", "config.json"], ["model.safetensors", "config.json", "train_state.pt"]):
+        with atomic_directory(target, overwrite=True) as tmp:
+            for name in files:
+                (tmp / name).write_text(name)
+        assert sorted(p.name for p in target.iterdir()) == sorted(files)
+    (target / "eval.json").write_text("{}")
+    with pytest.raises(DataError, match=r"holds eval\.json"), atomic_directory(target, overwrite=True):
+        pass
+    assert (target / "train_state.pt").exists() and beside(target) == []
+
+
+def test_overwrite_through_a_symbolic_link_keeps_the_link(tmp_path):
+    real = dataset(tmp_path / "real")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    dataset(link, "new")
+    assert link.is_symlink() and read_identifiers(real) == ["<blank>", "new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_a_failure_while_building_leaves_the_old_dataset_whole(tmp_path, monkeypatch):
+    target = dataset(tmp_path / "ds")
+    write_split = data_format.write_split
+
+    def write_train_then_fail(directory, split):
+        write_split(directory, split)
+        if Path(directory).name == "test":
+            raise OSError("disk full")
+
+    monkeypatch.setattr(data_format, "write_split", write_train_then_fail)
+    with pytest.raises(DataError, match=r"ds: writing the dataset failed \(disk full\)"):
+        dataset(target, "new")
+    assert read_identifiers(target) == ["<blank>", "old"] and read_dataset(target, "test").sets["all"].num_examples
+    assert beside(target) == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"), [(OSError("device busy"), DataError), (KeyboardInterrupt(), KeyboardInterrupt)]
+)
+def test_a_failure_between_the_renames_puts_the_old_dataset_back(tmp_path, monkeypatch, failure, raised):
+    target = dataset(tmp_path / "ds")
+    rename = os.rename
+
+    def fail_moving_the_new_tree_in(src, dst):
+        if Path(src).name.startswith(".ds.tmp-"):  # the old tree has been renamed aside by now
+            assert not target.exists()
+            raise failure
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", fail_moving_the_new_tree_in)
+    with pytest.raises(raised):
+        dataset(target, "new")
+    monkeypatch.undo()
+    assert read_identifiers(target) == ["<blank>", "old"] and read_dataset(target, "train").sets["all"].num_examples
+    assert beside(target) == []
+
+
+def test_when_the_old_tree_cannot_be_put_back_the_error_says_where_it_is(tmp_path, monkeypatch):
+    target = dataset(tmp_path / "ds")
+    rename = os.rename
+
+    def only_the_first_rename_works(src, dst):
+        if Path(dst).name.startswith(".ds.old-"):
+            return rename(src, dst)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "rename", only_the_first_rename_works)
+    with pytest.raises(DataError, match=r"the previous one is intact at .*\.ds\.old-") as error:
+        dataset(target, "new")
+    monkeypatch.undo()
+    kept = Path(str(error.value).rsplit(" at ", 1)[1])
+    assert read_identifiers(kept) == ["<blank>", "old"] and beside(target) == [kept.name]
+
+
+def test_an_output_path_that_cannot_be_written_fails_before_anything_is_built(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DataError, match=r"file\.txt/out: cannot create the directory .*file\.txt"):
+        check_output(tmp_path / "file.txt" / "out")
+    if Path("/proc/self").exists():  # /proc takes no new directories, not even from root
+        with pytest.raises(DataError, match=r"/proc/trm-out: cannot write in /proc"):
+            check_output("/proc/trm-out")
+    check_output(dataset(tmp_path / "ds"), overwrite=True)  # ours: may be replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "file.txt"]
+
+
+@pytest.mark.parametrize("task", ["sudoku", "maze", "arc"])
+def test_the_command_line_checks_the_output_before_building(tmp_path, capsys, task):
+    (tmp_path / "file.txt").write_text("x")
+    # The input does not exist: the error must be about the output, found first.
+    source = {"sudoku": ["--source", "csv"], "maze": ["--source", "csv"], "arc": []}[task]
+    argv = ["data", task, *source, "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "file.txt" / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "file.txt/o: cannot create the directory" in err and "Traceback" not in err
+
+
+def test_the_command_line_overwrites_only_its_own_output(tmp_path, capsys):
+    out = tmp_path / "maze"
+    argv = ["data", "maze", "--source", "generate", "--size", "5", "--min-path-length", "3", "--train-count", "2"]
+    argv += ["--test-count", "1", "--output", str(out), "--overwrite"]
+    assert main([*argv, "--seed", "1"]) == 0
+    assert main([*argv, "--seed", "2"]) == 0
+    assert json.loads((out / "maze.json").read_text())["seed"] == 2
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main([*argv, "--seed", "3"]) == 2
+    assert "holds notes.txt" in capsys.readouterr().err
+    assert json.loads((out / "maze.json").read_text())["seed"] == 2 and (out / "notes.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maze"]

@@ -208,6 +208,32 @@ def test_csv_with_wrong_columns_or_no_rows(tmp_path):
         maze.read_maze_csv(tmp_path / "c.csv")
 
 
+def test_csv_header_is_checked_and_blank_lines_are_skipped(tmp_path, generated):
+    mazes, labels = generated
+    rows = [csv_row(m, y) for m, y in zip(mazes[:3], labels[:3])]
+    headless = tmp_path / "headless.csv"
+    headless.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    # Without the check the first maze would be taken for the header and lost without a word.
+    with pytest.raises(DataError, match=r"headless\.csv, line 1: expected the header 'source,question,answer,rating'"):
+        maze.read_maze_csv(headless)
+    spaced = write_csv(tmp_path / "spaced.csv", [*rows, []])
+    spaced.write_text(spaced.read_text() + "\n\n")
+    assert len(maze.read_maze_csv(spaced)[0]) == 3
+    (tmp_path / "binary.csv").write_bytes(b"source,question,answer,rating\n\xff\xfe,\x00\n")
+    with pytest.raises(DataError, match=r"binary\.csv: cannot be read as CSV"):
+        maze.read_maze_csv(tmp_path / "binary.csv")
+    with pytest.raises(DataError, match=rf"{tmp_path}: cannot be read as CSV"):
+        maze.read_maze_csv(tmp_path)
+
+
+def test_source_is_required_as_for_sudoku(tmp_path, capsys):
+    # No default: a default of hf would reach for the network when the option was forgotten.
+    with pytest.raises(SystemExit) as exit:
+        trm_maze("--output", tmp_path / "ds")
+    assert exit.value.code == 2 and "the following arguments are required: --source" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
 def test_cli_generates_a_dataset_that_reads_back(tmp_path, capsys):
     out = tmp_path / "maze9"
     options = ("--source", "generate", "--size", 9, "--min-path-length", 20, "--output", out)
@@ -268,7 +294,7 @@ def test_hf_source_without_huggingface_hub_explains_what_to_do(tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails as if not installed
     assert trm_maze("--source", "hf", "--output", tmp_path / "ds") == 2
     err = capsys.readouterr().err
-    assert "huggingface_hub" in err and "--source csv" in err and "Traceback" not in err
+    assert "pip install 'trm[hf]'" in err and "--source csv" in err and "Traceback" not in err
     assert not (tmp_path / "ds").exists()
 
 

@@ -302,7 +302,12 @@ def test_csv_errors_name_file_and_line(tmp_path, generated, breaker, message):
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [("a,b\n", "line 2: expected 4 fields"), (f"x,{PUZZLE},{SOLUTION},hard\n", "line 2: rating 'hard'")],
+    [
+        ("a,b\n", "line 2: expected 4 fields"),
+        (f"x,{PUZZLE},{SOLUTION},hard\n", "line 2: rating 'hard'"),
+        (f"\nx,{PUZZLE},{SOLUTION},{'9' * 30}\n", "line 3: rating '9{30}' is not an integer"),  # int64 overflow
+        (f"x,{PUZZLE},{SOLUTION},{'9' * 5000}\n", "line 2: rating '9{40}...' is not an integer"),
+    ],
 )
 def test_csv_row_errors(tmp_path, line, message):
     path = tmp_path / "test.csv"
@@ -327,7 +332,7 @@ def test_puzzle_file_with_several_solutions_is_named(tmp_path):
 
 def test_hf_source_without_the_hub_client_explains_the_way_out(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now fails
-    with pytest.raises(DataError, match=r"pip install huggingface_hub.*--source csv"):
+    with pytest.raises(DataError, match=r"pip install 'trm\[hf\]'.*--source csv"):
         download_sudoku_extreme()
 
 
@@ -433,7 +438,7 @@ def test_a_failure_while_writing_leaves_no_directory(tmp_path, generated, monkey
     monkeypatch.setattr(data_format, "write_split", write_train_then_fail)
     out = tmp_path / "built" / "sudoku"
     config = SudokuBuildConfig(source="csv", input=csv_dir(tmp_path, generated), output=out)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataError, match=f"{out}: writing the dataset failed \\(disk full\\)"):
         build_sudoku_dataset(config, progress=False)
     assert list((tmp_path / "built").iterdir()) == []
 

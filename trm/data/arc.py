@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.data.format import SetBuilder, Split, make_metadata, write_dataset
+from trm.data.format import SetBuilder, Split, check_output, make_metadata, write_dataset
 from trm.data.grids import IDENTITY, NUM_COLOURS, Transform, apply_transform
 from trm.errors import ConfigError, DataError
 
@@ -169,13 +169,49 @@ def parse_grid(value: object, where: str) -> np.ndarray:
     for r, row in enumerate(value):
         for c, cell in enumerate(row):
             if type(cell) is not int or not 0 <= cell < NUM_COLOURS:
-                raise DataError(f"{where}: row {r}, column {c} holds {cell!r}, expected a colour 0..9")
+                shown = repr(cell) if isinstance(cell, int | _LongInteger) else _describe(cell)
+                raise DataError(f"{where}: row {r}, column {c} holds {_clip(shown)}, expected a colour 0..9")
     return np.array(value, dtype=np.uint8)
 
 
 def _describe(value: object) -> str:
-    text = json.dumps(value)
-    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+    """A short description of a JSON value for an error message: its type and its start."""
+    try:
+        text = json.dumps(value, default=repr)
+    except (RecursionError, ValueError):  # nested too deeply to write out
+        text = "[[[..." if isinstance(value, list) else "{..."
+    return f"{type(value).__name__} {_clip(text)}"
+
+
+def _clip(text: str, length: int = 40) -> str:
+    return text if len(text) <= length else text[:length] + "..."
+
+
+class _LongInteger:
+    """Stands in for an integer too long for Python to read (over 4300 digits), so that the
+    error can say which task and cell holds it rather than only which file."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+
+def parse_json(text: str, location: str | Path) -> object:
+    """Parsed JSON, or a DataError naming `location` (malformed, nested too deeply, ...)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{location}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise DataError(f"{location}: not an ARC file: its JSON is nested too deeply (ARC nests 4 levels)") from None
+    except ValueError:  # an integer too long to convert: read again, keeping such numbers as markers
+        pass
+    try:
+        return json.loads(text, parse_int=lambda digits: int(digits) if len(digits) < 100 else _LongInteger(digits))
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{location}: cannot be read as JSON ({_clip(str(e), 200)})") from None
 
 
 def _is_url(source: str) -> bool:
@@ -190,10 +226,7 @@ def _read_json(location: str | Path, missing_ok: bool = False) -> object:
         if missing_ok:
             return None
         raise DataError(f"{location}: not found") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{location}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    return parse_json(text, location)
 
 
 def _read_text(location: str) -> str:
@@ -324,7 +357,7 @@ def _find_challenges(root: Path, subset: str, prefix: str | None) -> Path | None
 
 def _load_kaggle(challenges: str | Path, solutions: str | Path, subset: str, placeholders: bool) -> list[ArcTask]:
     tasks = _read_json(challenges)
-    if not isinstance(tasks, dict):
+    if not isinstance(tasks, dict) or not tasks:
         raise DataError(f"{challenges}: expected a JSON object mapping task ids to tasks, got {_describe(tasks)}")
     answers = _read_json(solutions, missing_ok=True)
     if answers is not None:
@@ -609,6 +642,7 @@ def add_command(tasks: argparse._SubParsersAction) -> None:
         help="directory or http(s) URL with the ARC files, e.g. --input ../shared/data/arc",
     )
     parser.add_argument(
+        "-o",
         "--output",
         required=True,
         metavar="DIR",
@@ -668,8 +702,7 @@ def run(args: argparse.Namespace) -> int:
     """`trm data arc`: read, augment, write, then print a summary."""
     start = time.perf_counter()
     subsets, eval_subsets = resolve_subsets(args.preset, args.subsets, args.eval_subsets)
-    if Path(args.output).exists() and not args.overwrite:
-        raise DataError(f"{args.output}: already exists (pass --overwrite to replace it)")
+    check_output(args.output, args.overwrite)  # a bad output path fails now, not after the build
     tasks = load_tasks(args.input, subsets, eval_subsets, prefix=args.prefix)
     dataset = build_arc_dataset(
         tasks,

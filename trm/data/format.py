@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -76,6 +77,9 @@ class PuzzleSet:
 
     def check(self, where: str, metadata: DatasetMetadata | None = None) -> None:
         """Raise DataError (naming `where` and the array) if the arrays are inconsistent."""
+        for name in ARRAY_FIELDS:
+            if not np.issubdtype(getattr(self, name).dtype, np.integer):
+                raise DataError(f"{where}: {name} holds {getattr(self, name).dtype} values, expected integers")
         if self.inputs.ndim != 2 or self.inputs.shape != self.labels.shape:
             raise DataError(
                 f"{where}: inputs {self.inputs.shape} and labels {self.labels.shape} "
@@ -224,11 +228,13 @@ def write_split(directory: str | os.PathLike, split: Split) -> None:
 def read_json(path: Path, missing: str = "not found") -> object:
     """A JSON file's content, with a DataError naming the file when it is absent or malformed."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: {missing}") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: cannot be read as JSON ({e})") from None
+    # ValueError covers malformed JSON, text that is not UTF-8 and integers too long to convert;
+    # RecursionError, arrays nested thousands deep.
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(f"{path}: cannot be read as JSON ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def read_metadata(directory: str | os.PathLike) -> DatasetMetadata:
@@ -253,7 +259,7 @@ def read_split(directory: str | os.PathLike, mmap: bool = True) -> Split:
                 arrays[key] = np.load(path, mmap_mode="r" if mmap and key in ("inputs", "labels") else None)
             except FileNotFoundError:
                 raise DataError(f"{path}: missing (dataset.json lists set '{name}')") from None
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, EOFError) as e:  # EOFError: an empty or truncated file
                 raise DataError(f"{path}: cannot be read as a .npy array ({e})") from None
         sets[name] = PuzzleSet(**arrays)
         sets[name].check(f"{directory} set '{name}'", metadata)
@@ -280,46 +286,147 @@ def read_identifiers(root: str | os.PathLike) -> list[str]:
     return names
 
 
-def _looks_like_output(path: Path) -> bool:
-    """Whether `path` is something this package writes (a dataset or a model checkpoint)."""
-    return any((path / name).exists() for name in ("identifiers.json", "train", "test", "config.json"))
+# What this project writes into an output directory. `--overwrite` (and the checkpoint writers,
+# which always overwrite) replace a directory only when it holds these and nothing else, so a
+# mistyped output path never deletes a user's files. The checkpoint names repeat those of
+# trm.model.checkpoint and trm.train.checkpoint, which this lower layer must not import.
+DATASET_EXTRA_FILES = ("maze.json", "test_puzzles.json")
+CHECKPOINT_FILES = ("model.safetensors", "config.json", "train_state.pt")
+_SPLIT_FILE = re.compile(rf"[^/]+__({'|'.join(ARRAY_FIELDS)})\.npy|dataset\.json")
+
+
+def _foreign_entries(directory: Path) -> list[str]:
+    """Entries of `directory` that no dataset root or model checkpoint of ours holds, relative
+    to it (a trailing '/' marks a directory); [] when it is empty or entirely ours."""
+    entries = {p.name: p for p in directory.iterdir()}
+    if "identifiers.json" in entries:  # a dataset root: identifiers.json, train/, test/, known JSON
+        foreign = []
+        for name, path in sorted(entries.items()):
+            if name in SPLITS and path.is_dir() and not path.is_symlink():
+                foreign += [f"{name}/{_entry_name(p)}" for p in sorted(path.iterdir()) if not _is_split_file(p)]
+            elif name not in ("identifiers.json", *DATASET_EXTRA_FILES) or not path.is_file():
+                foreign.append(_entry_name(path))
+        return foreign
+    if {"model.safetensors", "config.json"} <= entries.keys():  # a model or training checkpoint
+        return [_entry_name(p) for n, p in sorted(entries.items()) if n not in CHECKPOINT_FILES or not p.is_file()]
+    return [_entry_name(p) for _, p in sorted(entries.items())]
+
+
+def _is_split_file(path: Path) -> bool:
+    return _SPLIT_FILE.fullmatch(path.name) is not None and path.is_file()
+
+
+def _entry_name(path: Path) -> str:
+    return f"{path.name}/" if path.is_dir() and not path.is_symlink() else path.name
+
+
+def _check_replaceable(target: Path, overwrite: bool) -> None:
+    """Raise DataError unless `target` is absent, or `overwrite` is set and it is ours to replace."""
+    try:
+        if not (target.exists() or target.is_symlink()):
+            return
+    except OSError as e:
+        raise DataError(f"{target}: cannot be checked as an output path ({e.strerror or e})") from None
+    if not overwrite:
+        raise DataError(f"{target}: already exists (pass --overwrite to replace it)")
+    if not target.is_dir():
+        raise DataError(f"{target}: is a file, not a directory; choose another output path")
+    try:
+        foreign = _foreign_entries(target)
+    except OSError as e:
+        raise DataError(f"{target}: cannot list its contents to check it may be replaced ({e.strerror or e})") from None
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise DataError(
+            f"{target}: is not a dataset or checkpoint this project wrote (it holds {shown}); refusing to "
+            "replace it, which would delete them. Choose another output path or move those files away"
+        )
 
 
 def make_temporary_directory(target: Path) -> Path:
-    """An empty directory beside `target`, with the permissions a plain mkdir would give."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    """An empty directory beside `target`, with the permissions a plain mkdir would give.
+
+    Creating it is also the test that the output can be written at all, so a bad path fails
+    with a DataError naming it rather than an OSError from deep inside a build.
+    """
+    parent = _real_path(target).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{target}: cannot create the directory {parent} for it ({e.strerror or e})") from None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{_real_path(target).name}.tmp-", dir=parent))
+    except OSError as e:
+        raise DataError(f"{target}: cannot write in {parent} ({e.strerror or e})") from None
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)
     return tmp
 
 
+def _real_path(target: Path) -> Path:
+    """`target` made absolute (so that '.' has a name and a parent) with a symbolic link at its
+    end followed: the temporary tree must sit beside the directory it replaces, and replacing
+    the directory a link points to keeps the link."""
+    target = Path(os.path.abspath(target))
+    return target.resolve() if target.is_symlink() else target
+
+
+def check_output(target: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Raise DataError now if `atomic_directory(target, overwrite)` would refuse or fail later.
+
+    Builders call this first, so that an output path that exists, is not ours to replace or
+    cannot be written fails in a second rather than after the whole (possibly long) build.
+    """
+    target = Path(target)
+    _check_replaceable(target, overwrite)
+    make_temporary_directory(target).rmdir()
+    return target
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside `target` that becomes `target` only on success.
 
-    A build that fails or is interrupted leaves nothing at `target` (and removes its
-    temporary directory), so no half-written dataset is ever mistaken for a complete one.
+    A build that fails or is interrupted leaves `target` as it was (absent, or the previous
+    tree) and removes its temporary directory, so no half-written tree is ever mistaken for a
+    complete one. With `overwrite`, an existing `target` is replaced only when this project
+    wrote it (a dataset root or a model checkpoint, see `_foreign_entries`).
     """
     target = Path(target)
-    if target.exists() and not overwrite:
-        raise DataError(f"{target}: already exists (pass --overwrite to replace it)")
-    if target.exists() and not target.is_dir():
-        raise DataError(f"{target}: is a file, not a directory; choose another output path")
-    if target.is_dir() and any(target.iterdir()) and not _looks_like_output(target):
-        raise DataError(
-            f"{target}: is a non-empty directory that is not a dataset or checkpoint; refusing to replace it"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _check_replaceable(target, overwrite)
     tmp = make_temporary_directory(target)
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        _check_replaceable(target, overwrite)  # again: the body may have run for hours
+        _move_into_place(tmp, _real_path(target))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target`. An existing `target` is renamed aside first (renaming onto a
+    non-empty directory is not possible), put back if the new tree cannot take its place, and
+    removed only once the new tree is in. Only a kill between the two renames leaves no tree at
+    `target`; the old one is then beside it, named `.<name>.old-*`."""
+    if not (target.exists() or target.is_symlink()):
+        os.rename(tmp, target)
+        return
+    aside = tmp.with_name(tmp.name.replace(".tmp-", ".old-", 1))
+    os.rename(target, aside)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        try:
+            os.rename(aside, target)
+        except OSError as e:
+            raise DataError(
+                f"{target}: the new tree could not take its place and the previous one could not be put back "
+                f"({e.strerror or e}); the previous one is intact at {aside}"
+            ) from None
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_dataset(
@@ -329,11 +436,20 @@ def write_dataset(
     extra_json: dict[str, object] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a whole dataset atomically: every split, `identifiers.json` and extra JSON files."""
-    with atomic_directory(root, overwrite=overwrite) as tmp:
-        for name, split in splits.items():
-            write_split(tmp / name, split)
-        (tmp / "identifiers.json").write_text(json.dumps(identifiers))
-        for filename, obj in (extra_json or {}).items():
-            (tmp / filename).write_text(json.dumps(obj))
+    """Write a whole dataset atomically: every split, `identifiers.json` and extra JSON files.
+
+    On failure (a full disk, say) the output path is left as it was and a DataError says why.
+    """
+    extra_json = extra_json or {}
+    unknown = set(extra_json) - set(DATASET_EXTRA_FILES)
+    assert not unknown, f"list {sorted(unknown)} in DATASET_EXTRA_FILES, or --overwrite will refuse this dataset"
+    try:
+        with atomic_directory(root, overwrite=overwrite) as tmp:
+            for name, split in splits.items():
+                write_split(tmp / name, split)
+            (tmp / "identifiers.json").write_text(json.dumps(identifiers))
+            for filename, obj in extra_json.items():
+                (tmp / filename).write_text(json.dumps(obj))
+    except OSError as e:
+        raise DataError(f"{root}: writing the dataset failed ({e}); the output path is as it was before") from None
     return Path(root)

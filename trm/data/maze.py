@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trm.data.format import SetBuilder, Split, make_metadata, write_dataset
+from trm.data.format import SetBuilder, Split, check_output, make_metadata, write_dataset
 from trm.data.grids import DIHEDRAL_INVERSE, dihedral
 from trm.errors import DataError
 
@@ -384,12 +384,17 @@ def read_maze_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     mazes, labels, lines = [], [], []
     size = None
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
-            if next(reader, None) is None:
+            first = next(reader, None)
+            if first is None:
                 raise DataError(f"{path}: empty file; expected the header '{header}' and one maze per row")
+            if first != list(CSV_COLUMNS):  # without it the first maze would be taken for a header
+                raise DataError(f"{path}, line 1: expected the header '{header}', got {','.join(first)[:80]!r}")
             for row in reader:
                 where = f"{path}, line {reader.line_num}"
+                if not row:  # a blank line, such as one at the end of the file
+                    continue
                 if len(row) != len(CSV_COLUMNS):
                     raise DataError(f"{where}: expected {len(CSV_COLUMNS)} columns ({header}), got {len(row)}")
                 grids = []
@@ -447,7 +452,7 @@ def hf_csv_files(repo: str = HF_REPO) -> dict[str, Path]:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise DataError(
-            "--source hf needs the huggingface_hub package (pip install huggingface_hub); "
+            "--source hf needs the huggingface_hub package: pip install 'trm[hf]'; "
             "or download train.csv and test.csv yourself and use --source csv --input DIR"
         ) from None
     try:
@@ -545,18 +550,19 @@ def run(args: argparse.Namespace) -> None:
         args.size = MAZE_HARD_SIZE if args.size is None else args.size
         if args.min_path_length is None:
             args.min_path_length = default_min_path_length(args.size)
-        data = _generated_source(args)
     else:
         for option, value in (("--size", args.size), ("--min-path-length", args.min_path_length)):
             if value is not None:
                 raise DataError(f"{option} applies to --source generate only (CSV mazes have their own size)")
-        rng = np.random.default_rng(args.seed)
-        if args.source == "csv":
-            if args.input is None:
-                raise DataError("--source csv needs --input: a CSV file or a directory with train.csv and test.csv")
-            data = _csv_source(args, rng)
-        else:
-            data = _hf_source(args, rng)
+        if args.source == "csv" and args.input is None:
+            raise DataError("--source csv needs --input: a CSV file or a directory with train.csv and test.csv")
+    check_output(args.output, args.overwrite)  # a bad output path fails now, not after the build
+    if args.source == "generate":
+        data = _generated_source(args)
+    elif args.source == "csv":
+        data = _csv_source(args, np.random.default_rng(args.seed))
+    else:
+        data = _hf_source(args, np.random.default_rng(args.seed))
 
     splits, transforms = {}, {}
     for name, (mazes, labels) in data.items():
@@ -619,10 +625,10 @@ def add_command(tasks: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--source",
         choices=("hf", "csv", "generate"),
-        default="hf",
-        help=f"where the mazes come from: hf = {HF_REPO} from the Hugging Face hub (the paper's "
-        "data; needs huggingface_hub and network), csv = local files in its format, generate = our "
-        "generator (unique shortest paths). Default: hf. Example: --source generate",
+        required=True,
+        help=f"where the mazes come from (required, as for trm data sudoku): hf = {HF_REPO} from the "
+        "Hugging Face hub (the paper's data; needs pip install 'trm[hf]' and network), csv = local files "
+        "in its format, generate = our generator (unique shortest paths). Example: --source generate",
     )
     parser.add_argument(
         "--input",
@@ -631,6 +637,7 @@ def add_command(tasks: argparse._SubParsersAction) -> None:
         f"(default {HF_REPO}). Example: --input ~/maze-30x30-hard-1k/",
     )
     parser.add_argument(
+        "-o",
         "--output",
         required=True,
         help="dataset directory to write. Example: --output data/maze-30x30-hard-1k",

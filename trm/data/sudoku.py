@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.data.format import SPLITS, PuzzleSet, SetBuilder, Split, make_metadata, write_dataset
+from trm.data.format import SPLITS, PuzzleSet, SetBuilder, Split, check_output, make_metadata, write_dataset
 from trm.errors import ConfigError, DataError
 
 SEQ_LEN = 81
@@ -243,8 +243,9 @@ def _parse_csv_rows(path: Path, rows: list[list[str]], lines: list[int]) -> Sudo
     for i, row in enumerate(rows):
         try:
             ratings[i] = int(row[3])
-        except ValueError:
-            raise DataError(f"{where(i)}: rating {row[3]!r} is not an integer") from None
+        except (ValueError, OverflowError):
+            shown = row[3] if len(row[3]) <= 40 else row[3][:40] + "..."
+            raise DataError(f"{where(i)}: rating {shown!r} is not an integer of at most 18 digits") from None
     return SudokuPuzzles(questions, answers, ratings)
 
 
@@ -258,10 +259,11 @@ def read_sudoku_csv(path: str | Path, progress: bool = True) -> SudokuPuzzles:
             reader = csv.reader(f)
             header = next(reader, None)
             if header != CSV_HEADER:
-                raise DataError(
-                    f"{path}: line 1: expected the header {','.join(CSV_HEADER)!r}, got {header!r}"
-                )
+                got = "an empty file" if header is None else repr(",".join(header)[:80])
+                raise DataError(f"{path}: line 1: expected the header {','.join(CSV_HEADER)!r}, got {got}")
             for row in tqdm(reader, desc=f"reading {path.name}", unit=" rows", disable=not progress):
+                if not row:  # a blank line, such as one at the end of the file
+                    continue
                 if len(row) != len(CSV_HEADER):
                     raise DataError(
                         f"{path}: line {reader.line_num}: expected 4 fields ({','.join(CSV_HEADER)}), got {len(row)}"
@@ -289,7 +291,7 @@ def download_sudoku_extreme(repo: str = HF_REPO) -> dict[str, Path]:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise DataError(
-            f"--source hf needs the huggingface_hub package (pip install huggingface_hub); or {offline_hint}"
+            f"--source hf needs the huggingface_hub package: pip install 'trm[hf]'; or {offline_hint}"
         ) from None
     paths = {}
     for split in SPLITS:
@@ -488,8 +490,7 @@ def to_puzzle_set(
 def build_sudoku_dataset(config: SudokuBuildConfig, progress: bool = True) -> BuildSummary:
     """Build train/ and test/ in the reference format; nothing is left at the output on failure."""
     start = time.perf_counter()
-    if config.output.exists() and not config.overwrite:
-        raise DataError(f"{config.output}: already exists (pass --overwrite to replace it)")
+    check_output(config.output, config.overwrite)  # a bad output path fails now, not after the build
     # Independent streams, so that e.g. changing --num-aug does not change which puzzles are sampled.
     source_rng, sample_rng, aug_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3)
@@ -572,7 +573,7 @@ def add_command(tasks: argparse._SubParsersAction) -> None:
         required=True,
         choices=SOURCES,
         help="hf: download Sudoku-Extreme (train.csv, test.csv) from the Hugging Face hub (needs "
-        "huggingface_hub and network); csv: local CSV files in that format (header "
+        "pip install 'trm[hf]' and network); csv: local CSV files in that format (header "
         "source,question,answer,rating); royle17: a text file of puzzles, one per line, solved "
         "here; generate: our generator of unique-solution puzzles",
     )
