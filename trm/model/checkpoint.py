@@ -36,8 +36,17 @@ CONFIG = "config.json"
 # ---------------------------------------------------------------------- strict loading
 
 
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or Inf (a diverged run's, or a corrupted file's): a model
+    loaded from them would answer garbage without any error."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{source}: tensor '{key}' holds NaN or infinite values; refusing to load it")
+
+
 def load_weights(model: TRM, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `state` into `model`, failing on the first missing, unknown or misshapen tensor."""
+    """Copy `state` into `model`, failing on the first missing, unknown, misshapen or
+    non-finite tensor."""
     expected = model.state_dict()
     unknown = [k for k in state if k not in expected]
     if unknown:
@@ -50,6 +59,7 @@ def load_weights(model: TRM, state: dict[str, torch.Tensor], source: str) -> Non
                 f"{source}: tensor '{key}' has shape {tuple(state[key].shape)} in the checkpoint but "
                 f"{tuple(tensor.shape)} in the model built from its config"
             )
+    check_finite(state, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 

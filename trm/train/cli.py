@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train with deep supervision as configured: CONFIG is a YAML file of TrainConfig "
         "fields, and key=value arguments override it (dots for nested fields, e.g. model.hidden_size=64). "
         "The run directory (runs/<name> unless run_dir= is given) receives config.yaml, metrics.jsonl, "
-        "checkpoints/step_N (last keep_last kept) and best/ (best test exact accuracy).",
+        "checkpoints/step_N (last keep_last kept) and best/ (best test exact accuracy). Ctrl-C or SIGTERM saves "
+        "a checkpoint at the end of the step and stops (a second Ctrl-C stops at once); --resume continues exactly. "
+        "One run per directory: a second one in a live run's directory stops with an error.",
         epilog=TRAIN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -68,18 +70,26 @@ def run_bench(args: argparse.Namespace) -> None:
         shutdown()
 
 
-def run_train(args: argparse.Namespace) -> None:
+def run_train(args: argparse.Namespace) -> int:
+    """Train; SIGINT or SIGTERM saves a checkpoint, says how to resume, and exits with 128 + the
+    signal's number (130, 143), as a process the signal had killed would."""
+    import sys
+
     from trm.errors import ConfigError
     from trm.train.config import load_train_config
-    from trm.train.loop import resume_config, train
+    from trm.train.loop import TrainingInterrupted, resume_config, train
 
     if args.resume:
-        overrides = ([args.config] if args.config else []) + args.overrides
-        config = resume_config(args.resume, overrides)
-        train(config, resume=True)
-        return
-    if not args.config:
+        config = resume_config(args.resume, ([args.config] if args.config else []) + args.overrides)
+    elif not args.config:
         raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
-    if "=" in args.config:
+    elif "=" in args.config:
         raise ConfigError(f"'{args.config}' looks like an override; the first argument is the YAML config file")
-    train(load_train_config(args.config, args.overrides))
+    else:
+        config = load_train_config(args.config, args.overrides)
+    try:
+        train(config, resume=bool(args.resume))
+    except TrainingInterrupted as e:
+        print(f"trm train: {e}", file=sys.stderr)
+        return 128 + e.signum
+    return 0

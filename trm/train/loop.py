@@ -9,10 +9,14 @@ One optimizer step = one supervision step of every sample in the batch:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +29,24 @@ from tqdm import tqdm
 from trm.allocator import reuse_freed_memory
 from trm.data.format import Split, read_dataset
 from trm.data.sampler import TrainSampler, eval_batches
-from trm.errors import ConfigError, TRMError
+from trm.errors import CheckpointError, ConfigError, TRMError
 from trm.model.layers import use_onednn_float32
 from trm.model.loss import act_loss
 from trm.model.precision import native_bfloat16, resolve_forward_dtype
 from trm.model.trm import TRM, Carry
 from trm.train import dist as tdist
 from trm.train.augment import AUGMENTATIONS
-from trm.train.checkpoint import checkpoint_dirs, load_train_state, save_best, save_checkpoint
+from trm.train.checkpoint import (
+    STATE,
+    atomic_write_text,
+    checkpoint_dirs,
+    first_non_finite,
+    load_train_state,
+    remove_leftovers,
+    run_lock,
+    save_best,
+    save_checkpoint,
+)
 from trm.train.config import TrainConfig, dump_config, load_train_config
 from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
 
@@ -40,7 +54,17 @@ METRIC_KEYS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps"
 
 
 class TrainingDiverged(TRMError):
-    """The loss became NaN or infinite."""
+    """The loss or the training state became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run after it saved a checkpoint (`trm train` then exits
+    with 128 + the signal's number, as a process killed by it would). A KeyboardInterrupt, so
+    that callers which handle Ctrl-C (the `trm` command line, `trm demo`) handle it too."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 @dataclass
@@ -120,12 +144,14 @@ class Trainer:
         )
         self.progress = Progress()
         self.carry: Carry | None = None
+        self.resumed = resume
+        self._signal: int | None = None  # set by SIGINT or SIGTERM: save and stop at the end of the step
         # Each rank draws its own exploration noise.
         torch.manual_seed(config.seed + self.dist.rank)
         if resume:
             self._restore()
         self.eval_model = copy.deepcopy(self.model)
-        self.writer = _MetricsWriter(run_dir, config, self.dist.is_main, resume_step=self.progress.step)
+        self.writer = _MetricsWriter(run_dir, config, self.dist.is_main)
 
     # ------------------------------------------------------------------ batches
 
@@ -173,10 +199,7 @@ class Trainer:
         summed = dict(zip(METRIC_KEYS, values))
         total_loss = summed["lm_loss"] + 0.5 * summed["q_halt_loss"]
         if not math.isfinite(total_loss):
-            raise TrainingDiverged(
-                f"the loss became {total_loss} at step {step}; stopping. The last checkpoint in "
-                f"{self.run_dir / 'checkpoints'} is intact: resume from it with a lower lr (e.g. lr={cfg.lr / 3:g})"
-            )
+            raise TrainingDiverged(f"the loss became {total_loss} at step {step}; stopping. {self._way_back()}")
         count = max(summed["count"], 1)
         return {
             "train/loss": total_loss / cfg.global_batch_size,
@@ -255,16 +278,48 @@ class Trainer:
             "ranks": ranks,
         }
 
-    def _restore(self) -> None:
+    def _newest_readable_state(self) -> tuple[dict[str, Any], Path] | None:
+        """The newest checkpoint that reads back whole and finite (None when the run saved none).
+        Unreadable newer ones are reported and set aside as step_N.unreadable, so that they are
+        neither resumed nor counted by keep_last."""
         found = checkpoint_dirs(self.run_dir)
         if not found:
-            raise TRMError(f"{self.run_dir}: no checkpoint to resume from (checkpoints/step_N/{'train_state.pt'})")
-        state = load_train_state(found[-1])
-        self.model.load_state_dict(state["model"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
+            return None
+        unreadable: list[tuple[Path, CheckpointError]] = []
+        for checkpoint in reversed(found):
+            try:
+                state = load_train_state(checkpoint)
+            except CheckpointError as e:
+                unreadable.append((checkpoint, e))
+                continue
+            for bad, error in unreadable if self.dist.is_main else []:
+                aside = bad.with_name(f"{bad.name}.unreadable")
+                with contextlib.suppress(OSError):
+                    os.replace(bad, aside)
+                print(f"warning: {error}; resuming from {checkpoint}, the checkpoint before it "
+                      f"({bad.name} is kept as {aside.name})", file=sys.stderr)
+            return state, checkpoint
+        reasons = "; ".join(str(error) for _, error in unreadable)
+        raise CheckpointError(f"{self.run_dir}: no readable checkpoint to resume from: {reasons}")
+
+    def _restore(self) -> None:
+        found = self._newest_readable_state()
+        if found is None:  # killed before its first checkpoint: the same run again from the start
+            if self.dist.is_main:
+                print(f"{self.run_dir}: no checkpoint saved yet; starting again from step 0")
+            return
+        state, checkpoint = found
+        try:
+            self.model.load_state_dict(state["model"])
+            if self.ema is not None and state["ema"] is not None:
+                self.ema.load_state_dict(state["ema"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.sampler.load_state_dict(state["sampler"])
+        except (CheckpointError, RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(
+                f"{checkpoint / STATE}: does not fit the run's config with the overrides given "
+                f"(only settings that keep the model's shapes can change on resume): {' '.join(str(e).split())}"
+            ) from None
         self.progress = Progress(state["step"], state["train_seconds"], state["best_exact"])
         if state["world_size"] == self.dist.world_size:
             mine = state["ranks"][self.dist.rank]
@@ -286,6 +341,68 @@ class Trainer:
         extra = {"step": self.progress.step, "metrics": eval_metrics or {}}
         save_checkpoint(self.run_dir, self.progress.step, state, self._ema_model(), self.config.keep_last, extra)
 
+    def _check_finite(self) -> None:
+        """Refuse to evaluate or save a state holding NaN or Inf. The loss is checked every
+        step, but an update can overflow the weights, the EMA, the puzzle embeddings or the
+        optimizer moments while the loss before it was still finite. One pass over the state:
+        run before each evaluation and checkpoint, not every step."""
+        model = self.model
+        live = {
+            "model": model.state_dict(),  # the weights and the puzzle-embedding table (a buffer)
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": {n: self.optimizer.state[p] for n, p in model.named_parameters() if p in self.optimizer.state},
+            "carry": {"y": self.carry.y, "z": self.carry.z} if self.carry is not None else None,
+        }
+        bad = first_non_finite(live)
+        if self._any_rank(bad is not None)[0]:
+            where = f"'{bad}' holds NaN or infinite values" if bad else "another process's state is not finite"
+            raise TrainingDiverged(
+                f"the training state diverged by step {self.progress.step}: {where}, although the loss was "
+                f"still finite; nothing was saved at this step. {self._way_back()}"
+            )
+
+    def _way_back(self) -> str:
+        """Where a diverged run can continue from, as it stands on disk."""
+        lower = f"lr={self.config.lr / 3:g}"
+        found = checkpoint_dirs(self.run_dir)
+        if found:
+            return (f"The last checkpoint, {found[-1]}, was checked to be finite when saved: resume from it "
+                    f"with a lower learning rate, e.g. trm train --resume {self.run_dir} {lower}")
+        return (f"No checkpoint was saved before: start again with a lower learning rate, e.g. "
+                f"trm train --resume {self.run_dir} {lower} (it restarts from step 0)")
+
+    def _any_rank(self, *flags: bool) -> list[bool]:
+        """Each flag raised on any process: every process must take the same branch."""
+        if not self.dist.enabled:
+            return list(flags)
+        votes = tdist.all_reduce_sum(torch.tensor(flags, dtype=torch.float32, device=self.device))
+        return [v > 0 for v in votes.tolist()]
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """SIGINT (Ctrl-C) and SIGTERM (kill, job schedulers) ask the run to save a checkpoint at
+        the end of the current step and stop; a second one aborts at once, without saving."""
+        if threading.current_thread() is not threading.main_thread():  # handlers live in the main thread
+            yield
+            return
+
+        def ask_to_stop(signum, frame):
+            if self._signal is not None:
+                raise KeyboardInterrupt
+            self._signal = signum
+            if self.dist.is_main:  # os.write: print could re-enter a write the handler interrupted
+                os.write(2, f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this step, then "
+                            "stopping (Ctrl-C again stops at once, without saving)\n".encode())
+
+        # A signal ignored at start stays ignored (as Python leaves SIGINT for a shell script's `cmd &`).
+        asked = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {s: signal.signal(s, ask_to_stop) for s in asked}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
     # ------------------------------------------------------------------ the run
 
     def run(self) -> dict[str, float]:
@@ -293,12 +410,17 @@ class Trainer:
         eval_every = self.eval_interval
         ckpt_every = cfg.checkpoint_interval or eval_every
         budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        save_seconds = cfg.checkpoint_minutes * 60 if cfg.checkpoint_minutes else math.inf
         last_eval: dict[str, float] = {}
         batches = self._batches()
+        self.writer.start(self.progress.step if self.resumed else None)
         bar = tqdm(total=self.total_steps, initial=self.progress.step, disable=not self.dist.is_main,
                    desc="train", unit="step", dynamic_ncols=True)
         window_start, window_steps = time.perf_counter(), 0
-        try:
+        last_save = time.monotonic()
+        with self._stop_on_signals(), contextlib.ExitStack() as cleanup:
+            cleanup.callback(self.writer.close)
+            cleanup.callback(bar.close)
             while self.progress.step < self.total_steps and self.progress.train_seconds < budget:
                 t0 = time.perf_counter()
                 metrics = self.train_step(next(batches))
@@ -315,29 +437,44 @@ class Trainer:
                     bar.set_postfix_str(f"loss {metrics['train/loss']:.3f} exact {metrics['train/exact_accuracy']:.3f}"
                                         f" {rate:.0f} ex*steps/s")
                     window_start, window_steps = time.perf_counter(), 0
-                if self.test_split is not None and (step % eval_every == 0 or done):
-                    last_eval = self.evaluate()
-                    last_eval["train_seconds"] = self.progress.train_seconds
-                    self.writer.write(step, last_eval)
-                    if self.dist.is_main:
-                        minutes = self.progress.train_seconds / 60
-                        bar.write(f"step {step}: test exact {last_eval['test/exact_accuracy']:.4f}, "
-                                  f"token {last_eval['test/accuracy']:.4f} ({minutes:.1f} min of training)")
-                    if last_eval["test/exact_accuracy"] > self.progress.best_exact and self.dist.is_main:
-                        self.progress.best_exact = last_eval["test/exact_accuracy"]
-                        save_best(self.run_dir, self._ema_model(), {"step": step, "metrics": last_eval})
-                    if self.dist.enabled:  # every rank must agree on the best score it saves
-                        best = torch.tensor([self.progress.best_exact], dtype=torch.float64, device=self.device)
-                        torch.distributed.broadcast(best, src=0)
-                        self.progress.best_exact = best.item()
+                stop, save_due = self._any_rank(self._signal is not None, time.monotonic() - last_save >= save_seconds)
+                evaluate_now = self.test_split is not None and (step % eval_every == 0 or done)
+                save_now = step % ckpt_every == 0 or done or stop or save_due
+                if evaluate_now or save_now:
+                    self._check_finite()  # nothing non-finite is evaluated, saved, or kept as best/
+                if evaluate_now:
+                    last_eval = self._evaluate_and_keep_best(bar)
                     window_start, window_steps = time.perf_counter(), 0
-                if step % ckpt_every == 0 or done:
+                if save_now:
                     self.save(last_eval)
+                    last_save = time.monotonic()
                     window_start, window_steps = time.perf_counter(), 0
-        finally:
-            bar.close()
-            self.writer.close()
+                if stop and not done:
+                    signum = self._signal or signal.SIGTERM  # another process may have received it
+                    saved = self.run_dir / "checkpoints" / f"step_{step:08d}"
+                    raise TrainingInterrupted(signum, (
+                        f"stopped by {signal.Signals(signum).name} at step {step}; saved {saved}. "
+                        f"Resume with: trm train --resume {self.run_dir}"
+                    ))
         return last_eval
+
+    def _evaluate_and_keep_best(self, bar: tqdm) -> dict[str, float]:
+        step = self.progress.step
+        result = self.evaluate()
+        result["train_seconds"] = self.progress.train_seconds
+        self.writer.write(step, result)
+        if self.dist.is_main:
+            minutes = self.progress.train_seconds / 60
+            bar.write(f"step {step}: test exact {result['test/exact_accuracy']:.4f}, "
+                      f"token {result['test/accuracy']:.4f} ({minutes:.1f} min of training)")
+        if result["test/exact_accuracy"] > self.progress.best_exact and self.dist.is_main:
+            self.progress.best_exact = result["test/exact_accuracy"]
+            save_best(self.run_dir, self._ema_model(), {"step": step, "metrics": result})
+        if self.dist.enabled:  # every rank must agree on the best score it saves
+            best = torch.tensor([self.progress.best_exact], dtype=torch.float64, device=self.device)
+            torch.distributed.broadcast(best, src=0)
+            self.progress.best_exact = best.item()
+        return result
 
     def _ema_model(self) -> TRM:
         model = self.eval_model
@@ -353,33 +490,43 @@ class _MetricsWriter:
     Training metrics are named `train/...` and test metrics `test/...` everywhere, so the two
     cannot be confused (trm-spec section 10)."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, enabled: bool, resume_step: int) -> None:
-        self.enabled = enabled
+    def __init__(self, run_dir: Path, config: TrainConfig, enabled: bool) -> None:
+        """Check that the loggers asked for are installed; nothing is written before `start`."""
+        self.enabled, self.run_dir, self.config = enabled, run_dir, config
+        self.path = run_dir / "metrics.jsonl"
         self.tb = self.wandb = None
+        self._tensorboard = self._wandb = None
         if not enabled:
             return
-        self.path = run_dir / "metrics.jsonl"
-        if resume_step and self.path.exists():  # drop lines written after the checkpoint we resume from
-            lines = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
-            self.path.write_text("".join(ln + "\n" for ln in lines))
-        elif not resume_step:
-            self.path.write_text("")
-        use_tb = config.log.tensorboard
-        if use_tb is not False:
+        if config.log.tensorboard is not False:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+                self._tensorboard = SummaryWriter
             except ImportError:
-                if use_tb:
+                if config.log.tensorboard:
                     raise ConfigError("log.tensorboard: the tensorboard package is not installed") from None
         if config.log.wandb:
             try:
                 import wandb
             except ImportError:
                 raise ConfigError("log.wandb: the wandb package is not installed (pip install wandb)") from None
-            self.wandb = wandb.init(project=config.log.wandb_project, name=config.name,
-                                    config=config.model_dump(mode="json"), resume="allow")
+            self._wandb = wandb
+
+    def start(self, resume_step: int | None) -> None:
+        """Open the logs. A fresh run starts metrics.jsonl (`train` refused a directory holding
+        an earlier run's); a resumed one keeps its lines up to the step it resumes from."""
+        if not self.enabled:
+            return
+        if resume_step is None:
+            self.path.write_text("")
+        elif self.path.exists():
+            atomic_write_text(self.path, metrics_up_to(self.path.read_text(), resume_step))
+        if self._tensorboard is not None:
+            self.tb = self._tensorboard(str(self.run_dir / "tensorboard"))
+        if self._wandb is not None:
+            self.wandb = self._wandb.init(project=self.config.log.wandb_project, name=self.config.name,
+                                          config=self.config.model_dump(mode="json"), resume="allow")
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
@@ -399,16 +546,54 @@ class _MetricsWriter:
             self.wandb.finish()
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
-    """Run (or resume) training as configured; returns the last test metrics."""
-    run_dir = config.resolved_run_dir
-    if not resume and checkpoint_dirs(run_dir):
+def metrics_up_to(text: str, step: int) -> str:
+    """The lines of metrics.jsonl `text` up to `step` (the later ones are about to be written
+    again). A last line cut short by a kill is dropped; a line that is not JSON is kept as it is."""
+    *whole, _cut_short = text.split("\n")  # the text of a whole file ends with a newline
+    kept = []
+    for line in whole:
+        try:
+            if json.loads(line)["step"] > step:
+                continue
+        except (ValueError, KeyError, TypeError):
+            if not line:
+                continue
+        kept.append(line + "\n")
+    return "".join(kept)
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to start a fresh run over an earlier one; remove what writes killed mid-way left."""
+    metrics = run_dir / "metrics.jsonl"
+    if not resume and (checkpoint_dirs(run_dir) or (run_dir / "best").is_dir()):
         raise TRMError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if int(os.environ.get("RANK", "0")) == 0:
-        (run_dir / "config.yaml").write_text(dump_config(config))
+    if not resume and metrics.exists() and metrics.stat().st_size > 0:
+        raise TRMError(
+            f"{metrics}: holds the metrics of an earlier run that saved no checkpoint; rerun it with "
+            f"--resume {run_dir} (it starts again from step 0 and rewrites them), or delete the file, "
+            "or choose another name"
+        )
+    for path in remove_leftovers(run_dir):
+        print(f"removed {path}, left by a write that was interrupted")
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
+    """Run (or resume) training as configured; returns the last test metrics.
+
+    Nothing is written to the run directory before the config is validated, the dataset is
+    readable, the directory is locked against a second run, and the checkpoint resumed from
+    (if any) fits the config. Only the first process holds the lock and writes."""
+    run_dir = config.resolved_run_dir
+    read_dataset(config.data.path, "train")  # memory-mapped: a cheap check before touching run_dir
+    main = int(os.environ.get("RANK", "0")) == 0
     try:
-        return Trainer(config, run_dir, resume=resume).run()
+        with run_lock(run_dir) if main else contextlib.nullcontext():
+            if main:
+                _prepare_run_dir(run_dir, resume)
+            trainer = Trainer(config, run_dir, resume=resume)
+            if main:
+                atomic_write_text(run_dir / "config.yaml", dump_config(config))
+            return trainer.run()
     finally:
         tdist.shutdown()
 
