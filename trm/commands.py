@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="watch the shipped 9x9 Sudoku model solve held-out puzzles step by step (--train: train one first)",
         description="Load the 9x9 Sudoku model that ships with the package, solve held-out generated puzzles, "
-        "print the accuracy (after each supervision step, and with adaptive halting), show one puzzle being "
+        "print the accuracy (after each supervision step, and with adaptive and valid halting), show one puzzle being "
         "refined step by step and write pictures of it (PNG and GIF). About a minute on a 2-core CPU. With "
         "--train, first train a small model from scratch with the CPU recipe (under 10 minutes on 2 cores) "
         "and demonstrate that one instead.",
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--givens 34 --puzzles 500",
     )
     demo.add_argument("--train", action="store_true", help="train a small model from scratch first")
-    demo.add_argument("--minutes", type=float, default=7.0,
+    demo.add_argument("--minutes", type=_positive_minutes, default=7.0,
                       help="with --train: training budget in minutes (default: 7; with data, evaluation and the "
                       "demo itself under 10 minutes on 2 cores)")
     demo.add_argument("--model", metavar="CHECKPOINT",
@@ -40,8 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="seed of the held-out puzzles (default: 240, the model card's 40-given test set)")
     demo.add_argument("--output", default="trm-demo", metavar="DIR",
                       help="where the puzzles, the --train run and the pictures go (default: trm-demo)")
-    demo.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    demo.add_argument("--threads", type=_positive, help="CPU threads (default: torch's choice)")
+    demo.add_argument("--device", help="cpu, cuda or cuda:N where CUDA is available, mps (default: the CPU; with "
+                      "--train, training takes CUDA where there is one)")
     demo.set_defaults(run=run_demo)
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
+    return value
 
 
 def run_info(args: argparse.Namespace) -> None:
@@ -62,4 +74,4 @@ def run_demo(args: argparse.Namespace) -> None:
     if args.train and args.model:
         raise SystemExit("trm demo: --train trains its own model; leave out --model")
     demo(model_path=args.model, train=args.train, minutes=args.minutes, puzzles=args.puzzles, givens=args.givens,
-         seed=args.seed, output=args.output, threads=args.threads)
+         seed=args.seed, output=args.output, threads=args.threads, device=args.device)

@@ -2,8 +2,8 @@
 
 By default the demo loads the model that ships with the package (`trm/pretrained/sudoku-9x9`,
 its model card says how it was trained), generates held-out puzzles with our generator,
-solves them, prints the accuracy after each supervision step and with adaptive halting, shows one
-puzzle being refined, and writes pictures of that refinement. `--train` first trains a small
+solves them, prints the accuracy after each supervision step and with adaptive and valid halting,
+shows one puzzle being refined, and writes pictures of that refinement. `--train` first trains a small
 model from scratch with the CPU recipe (minutes on 2 cores) and then does the same with it.
 """
 
@@ -21,7 +21,9 @@ import torch
 from trm.data import sudoku
 from trm.data.format import read_dataset
 from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+from trm.errors import ConfigError
 from trm.eval import evaluate
+from trm.eval.evaluate import check_device
 from trm.model import TRM, load_model
 from trm.model.precision import native_bfloat16
 from trm.solve.render import format_steps, save_picture, use_colour
@@ -43,6 +45,8 @@ class DemoResult:
     exact_accuracy: float  # after N_sup steps
     adaptive_exact_accuracy: float
     adaptive_mean_steps: float
+    valid_exact_accuracy: float  # valid halting: the halting head and Sudoku's rules agree
+    valid_mean_steps: float
     seconds: float
     pictures: list[Path]
 
@@ -51,9 +55,10 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def train_small_model(output: Path, minutes: float, seed: int) -> Path:
+def train_small_model(output: Path, minutes: float, seed: int, device: str = "auto") -> Path:
     """Train the CPU recipe (configs/cpu/sudoku-mlp.yaml, with a schedule for `minutes`)
-    on freshly generated 40-given puzzles; returns the run's best checkpoint."""
+    on freshly generated 40-given puzzles, on `device` ("auto", "cpu" or "cuda"); returns the
+    run's best checkpoint."""
     from trm.train.config import TrainConfig
     from trm.train.loop import train
 
@@ -75,7 +80,7 @@ def train_small_model(output: Path, minutes: float, seed: int) -> Path:
     native = native_bfloat16("cpu")
     steps = int(minutes * 60 * (5 if native else 2))
     config = TrainConfig.model_validate(dict(
-        name="demo", run_dir=str(run_dir), seed=seed,
+        name="demo", run_dir=str(run_dir), seed=seed, device=device,
         data=dict(path=str(data), augment="sudoku", eval_limit=500),
         model=dict(hidden_size=64, num_heads=2, mixer="mlp", pos_encodings="none", T=2, n=3, N_sup=16,
                    forward_dtype="auto"),
@@ -104,13 +109,14 @@ def _most_interesting(data: Path, model: TRM, limit: int) -> Puzzle:
     test = read_dataset(data, "test")
     inputs = np.concatenate([s.inputs for s in test.sets.values()])[: min(limit, 256)]
     labels = np.concatenate([s.labels for s in test.sets.values()])[: len(inputs)]
+    device = next(model.parameters()).device
     batch = {
-        "inputs": torch.from_numpy(inputs).long(),
-        "labels": torch.from_numpy(labels).long(),
-        "puzzle_identifiers": torch.zeros(len(inputs), dtype=torch.long),
+        "inputs": torch.from_numpy(inputs).long().to(device),
+        "labels": torch.from_numpy(labels).long().to(device),
+        "puzzle_identifiers": torch.zeros(len(inputs), dtype=torch.long, device=device),
     }
     with torch.no_grad():
-        preds = model.eval().rollout(batch, model.config.N_sup)["preds"].numpy()
+        preds = model.eval().rollout(batch, model.config.N_sup)["preds"].cpu().numpy()
     wrong_first = (preds[0] != labels).sum(-1)
     solved_last = (preds[-1] == labels).all(-1)
     pick = int(np.argmax(np.where(solved_last, wrong_first, -1))) if solved_last.any() else int(np.argmax(wrong_first))
@@ -126,19 +132,27 @@ def run_demo(
     seed: int = HELD_OUT_SEED,
     output: str | Path = "trm-demo",
     threads: int | None = None,
+    device: str | None = None,
 ) -> DemoResult:
+    """`device` (default: the CPU; with `train`, training takes CUDA where there is one) runs everything."""
     start = time.perf_counter()
+    run_device = check_device(device) or torch.device("cpu")
+    if train and device is not None and run_device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device '{device}': training runs on cpu or cuda")
     if threads:
         torch.set_num_threads(threads)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--output {output}: cannot be made a directory ({e.strerror or e})") from None
     if train:
-        checkpoint = train_small_model(output, minutes, seed=0)
+        checkpoint = train_small_model(output, minutes, seed=0, device=run_device.type if device else "auto")
         trained_in = time.perf_counter() - start
         _say(f"\nTrained in {trained_in / 60:.1f} minutes.")
     else:
         checkpoint = Path(model_path) if model_path else SUDOKU_MODEL
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, device=run_device)
     c = model.config
     _say(f"Model: {checkpoint} (TRM-MLP, D={c.hidden_size}, T={c.T}, n={c.n}, N_sup={c.N_sup}, "
          f"{model.num_parameters():,} parameters)")
@@ -157,20 +171,29 @@ def run_demo(
          f"{adaptive.exact_accuracy:.2%}, {adaptive.mean_steps:.2f} steps per puzzle on average "
          f"({report.network_calls / max(adaptive.network_calls, 1):.1f}x fewer network calls, "
          f"{adaptive.wall_time_s:.1f} s).")
+    valid = evaluate(model, data, halt="valid", progress=False)
+    _say(f"With valid halting (stop once q_halt > 0 and the answer keeps Sudoku's rules, trm solve's default): "
+         f"{valid.exact_accuracy:.2%}, {valid.mean_steps:.2f} steps per puzzle on average "
+         f"({report.network_calls / max(valid.network_calls, 1):.1f}x fewer network calls, "
+         f"{valid.wall_time_s:.1f} s).")
 
     puzzle = _most_interesting(data, model, puzzles)
-    solution = solve(model, puzzle, halt="adaptive", halt_threshold=HALT_THRESHOLD)[0]
+    solution = solve(model, puzzle, halt="valid")[0]
     _say(f"\nOne held-out puzzle ({int((puzzle.grid != 0).sum())} givens), the answer after each supervision "
          "step (halting confidence sigmoid(q_halt) in brackets; changed digits highlighted):")
     width = shutil.get_terminal_size((160, 24)).columns
     _say(format_steps(solution, colour=use_colour(sys.stdout), width=width, with_puzzle=True))
-    verdict = "solved" if solution.valid else f"not solved ({solution.problem})"
+    verdict = "solved" if solution.valid else f"NOT solved ({solution.problem})"
     if solution.steps < solution.max_steps:
-        _say(f"{verdict}; the halting head stopped it after {solution.steps} of at most {solution.max_steps} steps")
+        _say(f"{verdict}; it stopped after {solution.steps} of at most {solution.max_steps} steps, once the halting "
+             "head said so and the answer kept Sudoku's rules")
     else:
-        _say(f"{verdict}; it ran to the {solution.max_steps}-step cap without the halting head stopping it")
+        _say(f"{verdict}; it ran to the {solution.max_steps}-step cap")
     pictures = [save_picture(solution, output / "refinement.png"), save_picture(solution, output / "refinement.gif")]
     _say(f"Pictures of the refinement: {pictures[0]}, {pictures[1]}")
     seconds = time.perf_counter() - start
     _say(f"Demo finished in {seconds:.0f} s.")
-    return DemoResult(report.exact_accuracy, adaptive.exact_accuracy, adaptive.mean_steps, seconds, pictures)
+    return DemoResult(
+        report.exact_accuracy, adaptive.exact_accuracy, adaptive.mean_steps, valid.exact_accuracy, valid.mean_steps,
+        seconds, pictures,
+    )

@@ -27,6 +27,8 @@ def test_demo_solves_held_out_puzzles_and_draws_the_refinement(tmp_path, capsys)
     out = capsys.readouterr().out
     assert result.exact_accuracy >= 0.95  # the card states 99.x% on 1,000 such puzzles
     assert "Exact accuracy:" in out and "step 1 (" in out and "puzzle" in out
+    assert "With valid halting" in out and 1 <= result.valid_mean_steps < 16
+    assert result.valid_exact_accuracy >= 0.95
     png, gif = result.pictures
     assert Image.open(png).format == "PNG"
     with Image.open(gif) as animation:
@@ -41,6 +43,21 @@ def test_demo_rejects_train_together_with_model(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode != 0
     assert "--train trains its own model; leave out --model" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--device", "tpu"], "device 'tpu' is not a device name (valid here: cpu"),
+        (["--output", "/dev/null/demo"], "--output /dev/null/demo: cannot be made a directory"),
+    ],
+)
+def test_demo_refuses_bad_options_without_a_traceback(argv, message, capsys):
+    from trm.cli import main
+
+    assert main(["demo", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.mark.slow

@@ -127,3 +127,34 @@ def tiny_model(vocab_size: int, seq_len: int, seed: int = 0, halting: bool = Tru
             model.q_head.weight.normal_(0, 1.0)
             model.q_head.bias.zero_()
     return model
+
+
+def scripted_sudoku_model(valid_from: list[int], q_halt: list[float]) -> TRM:
+    """A tiny Sudoku model whose answers are scripted: the row with puzzle identifier i answers
+    PUZZLE with a broken grid (row 1 repeats 3) before step `valid_from[i]` and with SOLUTION
+    from then on, with halting logit `q_halt[i]` at every step (q_continue 0)."""
+    import itertools
+
+    from trm.model.trm import StepOutput
+
+    model = tiny_model(11, 81)
+    solution = torch.from_numpy(sudoku.encode(np.array([int(c) for c in SOLUTION]))).long()
+    broken = solution.clone()
+    broken[2] = 3 + 1  # cell r1c3 (a blank in PUZZLE) becomes 3, as the given at r1c2
+    valid_from_t, q_halt_t = torch.tensor(valid_from), torch.tensor(q_halt, dtype=torch.float32)
+    steps = itertools.count(1)
+
+    def supervision_step(y, z, data):
+        step, ids = next(steps), data["puzzle_identifiers"].long()
+        tokens = torch.where((step >= valid_from_t[ids])[:, None], solution, broken)
+        logits = torch.nn.functional.one_hot(tokens, 11).float()
+        return y, z, StepOutput(logits=logits, q_halt=q_halt_t[ids], q_continue=torch.zeros(len(ids)))
+
+    model.supervision_step = supervision_step
+    return model
+
+
+def sudoku_batch(rows: int) -> dict[str, torch.Tensor]:
+    """PUZZLE in `rows` rows with puzzle identifiers 0..rows-1 (for `scripted_sudoku_model`)."""
+    puzzle = torch.from_numpy(sudoku.encode(sudoku.parse_puzzle(PUZZLE))).long()
+    return {"inputs": puzzle.repeat(rows, 1), "puzzle_identifiers": torch.arange(rows)}

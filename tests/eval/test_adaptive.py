@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from tests.eval.fixtures import tiny_model
+from tests.eval.fixtures import scripted_sudoku_model, sudoku_batch, tiny_model
 from trm.eval.adaptive import network_calls_per_step, run_steps, wants_to_halt
+from trm.eval.metrics import rules_check, sudoku_problems, sudoku_validity
 
 VARIANTS = {
     "trm-mlp": dict(),
@@ -106,3 +107,28 @@ def test_a_higher_threshold_waits_longer():
     patient = run_steps(model, batch, 6, adaptive=True, halt_threshold=1.0)
     assert (eager.steps <= default.steps).all() and (default.steps <= patient.steps).all()
     assert eager.supervision_steps < patient.supervision_steps
+
+
+def test_valid_halting_waits_until_the_answer_keeps_the_rules():
+    # Rows: valid from step 3, from step 1, never; and valid from step 1 with a head that never halts.
+    # Every confident head says "halt" from step 1.
+    valid_from, q_halt = [3, 1, 99, 1], [5.0, 5.0, 5.0, -5.0]
+    batch = sudoku_batch(4)
+    adaptive = run_steps(scripted_sudoku_model(valid_from, q_halt), batch, 6, adaptive=True)
+    assert adaptive.steps.tolist() == [1, 1, 1, 6]  # the model's own rule, blind to the broken answers
+    valid = run_steps(scripted_sudoku_model(valid_from, q_halt), batch, 6, adaptive=True, accept=rules_check("sudoku"))
+    assert valid.steps.tolist() == [3, 1, 6, 6]
+    answers = valid.preds.numpy()
+    assert sudoku_validity(batch["inputs"].numpy(), answers).tolist() == [True, True, False, True]
+    broken = "row 1 repeats 3, column 3 repeats 3, box 1 repeats 3"
+    assert sudoku_problems(batch["inputs"][2:3].numpy(), answers[2:3]) == [broken]
+    # A threshold still applies: q_halt 5 does not pass 10, so every row runs to the cap.
+    patient = run_steps(
+        scripted_sudoku_model(valid_from, q_halt),
+        batch,
+        6,
+        adaptive=True,
+        halt_threshold=10,
+        accept=rules_check("sudoku"),
+    )
+    assert patient.steps.tolist() == [6, 6, 6, 6]

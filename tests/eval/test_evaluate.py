@@ -2,19 +2,24 @@
 
 import importlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import trm
 from tests.eval.fixtures import tiny_model, write_arc_dataset, write_maze_dataset, write_sudoku_dataset
 from trm.cli import main
 from trm.data.format import read_dataset
 from trm.errors import CheckpointError, ConfigError
 from trm.eval import evaluate, validate_submission
-from trm.eval.adaptive import RunResult
+from trm.eval.adaptive import RunResult, run_steps
 from trm.eval.arc import read_test_puzzles
-from trm.model import save_model
+from trm.eval.metrics import rules_check, sudoku_validity
+from trm.model import load_model, save_model
+
+SUDOKU_MODEL = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,7 @@ def test_arc_with_true_answers_scores_one_and_writes_a_valid_submission(tmp_path
     labels = torch.from_numpy(split.sets["all"].labels.astype(np.int64))
     rows = iter(range(len(labels)))
 
-    def oracle(model, batch, max_steps, adaptive=False, on_step=None, halt_threshold=0.0):
+    def oracle(model, batch, max_steps, adaptive=False, on_step=None, halt_threshold=0.0, accept=None):
         """Predict the label canvas of every row: the variants all vote for the truth."""
         n = batch["inputs"].shape[0]
         preds = labels[[next(rows) for _ in range(n)]]
@@ -132,11 +137,50 @@ def test_a_checkpoint_for_another_task_is_refused(sudoku_data, tmp_path):
         (dict(halt="sometimes"), "halt must be one of"),
         (dict(max_steps=0), "max_steps must be at least 1"),
         (dict(batch_size=0), "batch_size must be at least 1"),
+        (dict(device="tpu"), "device 'tpu' is not a device name"),
     ],
 )
 def test_bad_options_are_refused(sudoku_data, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         evaluate(tiny_model(11, 81), sudoku_data, progress=False, **kwargs)
+
+
+def test_valid_halting_counts_the_steps_and_stops_only_on_answers_that_keep_the_rules(tmp_path, capsys):
+    data = write_sudoku_dataset(tmp_path / "sudoku", count=24)
+    reports = {
+        halt: evaluate(SUDOKU_MODEL, data, halt=halt, batch_size=8, progress=False)
+        for halt in ("fixed", "adaptive", "valid")
+    }
+    fixed, adaptive, valid = reports.values()
+    assert valid.halt == "valid" and valid.to_json()["halt"] == "valid"
+    assert valid.supervision_steps == round(valid.mean_steps * 24) < fixed.supervision_steps == 24 * 16
+    assert valid.mean_steps >= adaptive.mean_steps and valid.valid_rate >= adaptive.valid_rate
+    assert fixed.capped_rate is None and 0 <= valid.capped_rate <= 1 and "ran to the step cap" in valid.table()
+    assert len(valid.exact_accuracy_per_step) == 16
+    # The halting loop itself: every puzzle that stopped before the cap stopped on a valid answer
+    # its halting head was sure of.
+    split = read_dataset(data, "test").sets["all"]
+    batch = {
+        "inputs": torch.from_numpy(split.inputs.astype(np.int64)),
+        "puzzle_identifiers": torch.zeros(24, dtype=torch.long),
+    }
+    model = load_model(SUDOKU_MODEL)
+    result = run_steps(model, batch, 16, adaptive=True, accept=rules_check("sudoku"))
+    early = (result.steps < 16).numpy()
+    assert early.any() and (result.q_halt.numpy()[early] > 0).all()
+    assert sudoku_validity(split.inputs, result.preds.numpy())[early].all()
+    # ... and from the command line, with its own report.
+    out = tmp_path / "valid.json"
+    argv = ["eval", str(SUDOKU_MODEL), "--data", str(data), "--halt", "valid", "--quiet", "--output", str(out)]
+    assert main(argv) == 0
+    assert "valid halting" in capsys.readouterr().out
+    assert json.loads(out.read_text())["mean_steps"] == pytest.approx(valid.mean_steps)
+
+
+def test_valid_halting_needs_a_task_with_rules(tmp_path):
+    model = tiny_model(12, 900, puzzle_emb_ndim=32, puzzle_emb_len=1, num_puzzle_identifiers=20)
+    with pytest.raises(ConfigError, match="ARC has no verifier: use 'adaptive' or 'fixed'"):
+        evaluate(model, write_arc_dataset(tmp_path / "arc"), halt="valid", progress=False)
 
 
 def test_command_line_writes_the_report_and_says_when_it_replaces_one(sudoku_data, sudoku_ckpt, capsys):
@@ -161,6 +205,13 @@ def test_command_line_errors_are_one_line_and_exit_2(sudoku_data, tmp_path, caps
         (["eval", str(tmp_path / "missing"), "--data", str(sudoku_data)], "checkpoint not found"),
         (["eval", str(maze_ckpt), "--data", str(tmp_path / "nodata")], "dataset directory not found"),
         (["eval", str(maze_ckpt), "--data", str(sudoku_data), "--device", "cuda:0"], "CUDA is not available"),
+        (["eval", str(maze_ckpt), "--data", str(sudoku_data), "--device", "tpu"], "'tpu' is not a device name"),
+        (["eval", str(maze_ckpt), "--data", str(sudoku_data), "--device", "meta"], "valid here: cpu"),
+        (
+            ["eval", str(save_model(tiny_model(11, 81), tmp_path / "s")), "--data", str(sudoku_data), "--limit", "1"]
+            + ["--output", "/dev/null/report.json"],
+            "--output /dev/null/report.json: cannot be written",
+        ),
     ]
     for argv, message in cases:
         if "cuda" in argv[-1] and torch.cuda.is_available():

@@ -5,7 +5,15 @@ import pytest
 
 from tests.eval.fixtures import MAZE, MAZE_PATH, PUZZLE, SOLUTION, maze_grid
 from trm.data import maze, sudoku
-from trm.eval.metrics import IGNORE_LABEL_ID, MetricTotals, maze_validity, sudoku_validity, task_for
+from trm.eval.metrics import (
+    IGNORE_LABEL_ID,
+    PROBLEMS,
+    MetricTotals,
+    maze_validity,
+    sudoku_problems,
+    sudoku_validity,
+    task_for,
+)
 
 
 def digits(text: str) -> np.ndarray:
@@ -92,3 +100,35 @@ def test_maze_validity_rejects_broken_paths_and_accepts_any_shortest_one():
     lower = maze_grid(["S  ##", "ooG##", "#####", "#####", "#####"])
     valid = maze_validity(np.stack([square, square]).reshape(2, -1), np.stack([upper, lower]).reshape(2, -1))
     assert valid.tolist() == [True, True]
+
+
+def test_sudoku_problems_name_the_rule_broken():
+    puzzle, solution = sudoku.encode(digits(PUZZLE)), sudoku.encode(digits(SOLUTION))
+    changed = solution.copy()
+    changed[13] = solution[13] % 9 + 2  # r2c5, a given 9 in PUZZLE
+    repeated = solution.copy()
+    repeated[[2, 3]] = repeated[[3, 2]]  # r1c3 and r1c4, both blanks in PUZZLE: columns 3 and 4 repeat
+    blank = solution.copy()
+    blank[[40, 42]] = 1  # token 1 = digit 0, at two blanks of PUZZLE
+    answers = np.stack([solution, changed, repeated, blank])
+    problems = sudoku_problems(np.repeat(puzzle[None], 4, 0), answers)
+    assert problems == [
+        None,
+        "the given 9 at row 2, column 5 became 2",
+        "column 3 repeats 6, column 4 repeats 4, box 1 repeats 6 and 1 more",
+        "2 cell(s) left blank, the first at row 5, column 5",
+    ]
+
+
+def test_the_verdict_with_reasons_agrees_with_the_data_module_and_the_validity_rate():
+    rng = np.random.default_rng(0)
+    puzzle, solution = digits(PUZZLE), digits(SOLUTION)
+    grids = np.repeat(solution[None], 200, 0)
+    for k, grid in enumerate(grids[1:]):  # one to three random cells changed, some to blank
+        cells = rng.choice(81, size=1 + k % 3, replace=False)
+        grid[cells] = rng.integers(0, 10, size=len(cells))
+    inputs, preds = np.repeat(sudoku.encode(puzzle)[None], 200, 0), sudoku.encode(grids)
+    reasons = sudoku_problems(inputs, preds)
+    expected = [sudoku.is_valid_solution(g, puzzle) for g in grids]
+    assert [r is None for r in reasons] == expected == sudoku_validity(inputs, preds).tolist()
+    assert PROBLEMS["maze"] is maze.path_errors  # one rule check per task, shared with trm solve

@@ -79,7 +79,7 @@ def test_maze_and_arc_text():
         problem="the marked cells do not connect S to G",
     )
     text = format_solution(solution, colour=False)
-    assert "Sooo#" in text and "valid solution: no (the marked cells do not connect S to G)" in text
+    assert "Sooo#" in text and "NOT a solution: the marked cells do not connect S to G" in text
     arc_grid = np.array([[0, 1], [2, 3]], np.uint8)
     arc = Solution(
         Puzzle("arc", arc_grid, "task t", label=arc_grid),
@@ -114,3 +114,17 @@ def test_arc_pictures_use_the_viewer_palette_and_grids_of_any_size(tmp_path):
     with Image.open(save_picture(solution, tmp_path / "arc.png")) as image:
         colours = {c for _, c in image.convert("RGB").getcolors(1 << 16)}
     assert ARC_COLOURS[1] in colours and ARC_COLOURS[2] in colours
+
+
+def test_a_broken_answer_is_labelled_not_a_solution_with_why_it_was_kept():
+    solution = sudoku_solution()
+    solution.valid, solution.problem, solution.max_steps = False, "row 1 repeats 3", 16
+    solution.halt, solution.steps = "adaptive", 1
+    text = format_solution(solution, colour=False)
+    assert "puzzle                  NOT a solution" in text and "valid solution" not in text
+    assert "NOT a solution: row 1 repeats 3 (the halting head stopped it at step 1; --halt valid would have" in text
+    assert f"last answer (NOT a solution): {SOLUTION}" in text
+    solution.halt, solution.steps = "valid", 16
+    assert "(the last answer: the 16-step cap came before a valid one)" in format_solution(solution, colour=False)
+    solution.halt = "fixed"
+    assert "(the last answer, at the 16-step cap)" in format_solution(solution, colour=False)

@@ -1,18 +1,36 @@
 """`solve` and `trm solve`: answers, steps and confidence; every kind of bad input refused cleanly."""
 
+import importlib
 import json
+import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tests.eval.fixtures import MAZE, PUZZLE, arc_tasks, tiny_model, write_arc_dataset
+import trm
+from tests.eval.fixtures import (
+    MAZE,
+    PUZZLE,
+    SOLUTION,
+    arc_tasks,
+    scripted_sudoku_model,
+    tiny_model,
+    write_arc_dataset,
+)
 from trm.cli import main
 from trm.data import sudoku
-from trm.errors import CheckpointError, DataError
+from trm.errors import CheckpointError, ConfigError, DataError
 from trm.model import save_model
 from trm.solve import Puzzle, read_puzzles, solve
 from trm.solve.solve import parse_maze
+
+SUDOKU_MODEL = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
+README_PUZZLE = PUZZLE  # README's own example
+# trm.solve.solve is also the name of the function trm.solve exports; take the module.
+solve_module = importlib.import_module("trm.solve.solve")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +56,7 @@ def maze_file(tmp_path):
 
 def test_a_sudoku_is_solved_with_adaptive_halting():
     model = tiny_model(11, 81)
-    [solution] = solve(model, PUZZLE, max_steps=6)
+    [solution] = solve(model, PUZZLE, max_steps=6, halt="adaptive")
     assert solution.answer.shape == (9, 9) and 1 <= solution.steps <= 6
     assert len(solution.trajectory) == solution.steps
     assert np.array_equal(solution.trajectory[-1].answer, solution.answer)
@@ -160,9 +178,11 @@ def test_puzzle_objects_are_accepted():
 
 def test_command_line_prints_answer_steps_and_confidence(runs, tmp_path, capsys):
     image = tmp_path / "steps.gif"
-    assert main(["solve", str(runs["sudoku"]), PUZZLE, "--show", "--image", str(image), "--max-steps", "3"]) == 0
+    # A random model breaks the rules: the answer is printed as NOT a solution, and the exit status is 1.
+    assert main(["solve", str(runs["sudoku"]), PUZZLE, "--show", "--image", str(image), "--max-steps", "3"]) == 1
     out = capsys.readouterr().out
-    assert "step 1 (" in out and "steps used:" in out and "halting confidence:" in out and "answer: " in out
+    assert "step 1 (" in out and "steps used:" in out and "halting confidence:" in out
+    assert "NOT a solution: " in out and "last answer (NOT a solution): " in out
     assert "\x1b[" not in out  # not a terminal: no colour codes
     assert image.exists()
 
@@ -193,3 +213,168 @@ def test_help_has_examples(capsys):
         main(["solve", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "--show" in out and "--image" in out
+
+
+# --- Valid halting ----------------------------------------------------------------------------
+
+
+def test_valid_halting_is_the_default_for_sudoku_and_waits_for_an_answer_that_keeps_the_rules():
+    # The halting head says "halt" from step 1, but the answer keeps the rules only from step 3.
+    [valid] = solve(scripted_sudoku_model([3], [5.0]), PUZZLE, max_steps=6)
+    assert valid.halt == "valid" and valid.steps == 3 and valid.valid and valid.problem is None
+    assert "".join(str(d) for d in valid.answer.ravel()) == SOLUTION
+    assert [step.answer is not None for step in valid.trajectory] == [True] * 3
+    [adaptive] = solve(scripted_sudoku_model([3], [5.0]), PUZZLE, max_steps=6, halt="adaptive")
+    assert adaptive.steps == 1 and adaptive.valid is False and adaptive.problem.startswith("row 1 repeats 3")
+    [fixed] = solve(scripted_sudoku_model([3], [5.0]), PUZZLE, max_steps=6, halt="fixed")
+    assert fixed.steps == 6 and fixed.valid
+
+
+def test_valid_halting_is_the_default_for_mazes_but_not_for_arc(runs, maze_file, tmp_path):
+    [solution] = solve(runs["maze"], maze_file, max_steps=2)
+    assert solution.halt == "valid"
+    task_file = tmp_path / "task_b.json"
+    task_file.write_text(json.dumps(arc_tasks()["task_b"]))
+    assert solve(runs["arc"], task_file, max_steps=1)[0].halt == "adaptive"
+    with pytest.raises(ConfigError, match="ARC has no verifier"):
+        solve(runs["arc"], task_file, max_steps=1, halt="valid")
+
+
+def test_an_answer_that_breaks_a_rule_at_the_cap_is_labelled_and_exits_1(runs, monkeypatch, capsys):
+    never_valid = scripted_sudoku_model([99], [5.0])
+    monkeypatch.setattr(solve_module, "resolve_model", lambda *args: (never_valid, "scripted"))
+    assert main(["solve", str(runs["sudoku"]), PUZZLE, "--max-steps", "6"]) == 1
+    out = capsys.readouterr().out
+    assert "puzzle                  NOT a solution" in out
+    assert "NOT a solution: row 1 repeats 3, column 3 repeats 3, box 1 repeats 3 (the last answer: the 6-step " in out
+    assert "last answer (NOT a solution): " in out and "valid solution: yes" not in out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_readme_puzzle_is_never_answered_with_a_broken_grid(dtype, capsys):
+    # Adaptive halting, the model's own rule, stops this puzzle at step 1 on a grid whose rows repeat
+    # digits; valid halting (the default) goes on until the answer keeps the rules, or labels it.
+    status = main(["solve", str(SUDOKU_MODEL), README_PUZZLE, "--dtype", dtype])
+    out = capsys.readouterr().out
+    if status == 0:
+        answer = re.search(r"^answer: (\d{81})$", out, re.M).group(1)
+        assert "valid solution: yes" in out and sudoku.is_valid_solution(
+            np.array([int(c) for c in answer]), sudoku.parse_puzzle(README_PUZZLE)
+        )
+    else:
+        assert status == 1 and re.search(r"NOT a solution: (row|column|box) \d repeats \d|the given", out)
+    [valid] = solve(SUDOKU_MODEL, README_PUZZLE, forward_dtype=dtype)
+    [adaptive] = solve(SUDOKU_MODEL, README_PUZZLE, forward_dtype=dtype, halt="adaptive")
+    assert valid.steps >= adaptive.steps
+    assert valid.valid is (status == 0)
+    # Adaptive halting is unchanged: the answer of the first step whose halting logit is positive.
+    first = next(k for k, step in enumerate(adaptive.trajectory, 1) if step.confidence > 0.5)
+    assert adaptive.steps == first
+
+
+# --- Bad input, cleanly refused ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x" * 300, "is neither a file nor a Sudoku string: it has 300 characters, expected 81"),
+        ("5" * 256 + ".json", "file not found"),
+        ("", "the puzzle is empty; expected a Sudoku string (81 characters"),
+        (" \n", "the puzzle is empty"),
+        ("hello", "it has 5 characters, expected 81"),
+        ("a\0b", "is neither a file nor a Sudoku string"),
+    ],
+)
+def test_strings_that_are_neither_a_file_nor_a_puzzle_are_refused(text, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_puzzles(text)
+
+
+def test_directories_binary_special_and_unreadable_files_are_refused(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="is a directory; expected a puzzle file"):
+        read_puzzles(tmp_path)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(DataError, match=r"model.bin: is not a text file \(byte 128 is not UTF-8\)"):
+        read_puzzles(binary)
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"S\0G")
+    with pytest.raises(DataError, match="is a binary file"):
+        read_puzzles(nul)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(DataError, match="holds no puzzle this command reads"):
+        read_puzzles(empty)
+    if sys.platform.startswith("linux"):
+        with pytest.raises(DataError, match="/dev/null: is a special file"):
+            read_puzzles("/dev/null")
+    big = tmp_path / "big.json"
+    big.write_text("{}" + " " * 2000)
+    monkeypatch.setattr(solve_module, "MAX_PUZZLE_FILE_BYTES", 1000)
+    with pytest.raises(DataError, match=r"big.json: is 0 MiB; a puzzle file .* is expected to be at most 0 MiB"):
+        read_puzzles(big)
+    locked = tmp_path / "locked.txt"
+    locked.write_text(PUZZLE)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(DataError, match=r"locked.txt: cannot be read \(Permission denied\)"):
+        read_puzzles(locked)
+
+
+def test_maze_files_may_have_blank_lines_around_the_maze(tmp_path):
+    expected = parse_maze("\n".join(MAZE)).grid
+    padded = tmp_path / "padded.txt"
+    padded.write_text("\n\n  \n" + "\r\n".join(MAZE) + "\r\n\n   \n")
+    assert np.array_equal(read_puzzles(padded)[0].grid, expected)
+    # A line of spaces as wide as the maze is a row of open cells, not a blank line.
+    open_top = ["     ", "S   #", "### #", "#   #", "#   G"]
+    assert (parse_maze("\n".join(open_top) + "\n").grid[0] == parse_maze("\n".join(MAZE)).grid[0, 1]).all()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"train": [], "test": [{"input": ' + "[" * 100_000 + "]" * 100_000 + "}]}", "nests too deeply"),
+        ('{"train": [], "test": [{"input": [[' + "9" * 5000 + "]]}]}", "holds a value that cannot be read"),
+        ('{"train": 5, "test": [{"input": [[1]]}]}', "'train' must be a list"),
+        ('{"train": [], "test": {"input": [[1]]}}', "'test' must be a list"),
+        ('\ufeff{"train": [], "test": [{"input": [[1, 10]]}]}', "expected a colour 0..9"),
+    ],
+)
+def test_malformed_arc_json_names_the_file(tmp_path, content, message):
+    path = tmp_path / "task.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(str(path)) + ".*" + re.escape(message)):
+        read_puzzles(path)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--device", "tpu"], "device 'tpu' is not a device name (valid here: cpu"),
+        (["--device", "cuda:7"], "cuda:7"),
+        (["--image", "/dev/null/steps.png"], "--image /dev/null/steps.png: cannot be written"),
+        (["--halt-threshold", "nan"], "--halt-threshold: must be a number, got nan"),
+    ],
+)
+def test_command_line_refuses_bad_options_without_a_traceback(runs, argv, message, capsys):
+    if argv[0] == "--device" and argv[1] == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    try:
+        status = main(["solve", str(runs["sudoku"]), PUZZLE, "--max-steps", "1", *argv])
+    except SystemExit as e:  # argparse
+        status = e.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_documents_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "NOT a solution" in out and "--halt {fixed,adaptive,valid}" in out

@@ -9,6 +9,12 @@ for the samples still running. `max_steps` may exceed the training N_sup (test-t
 Every sample's prediction is the argmax of its last step's logits and its halting logit is
 that step's q_halt, so a sample that runs to the cap gets exactly what fixed-depth
 evaluation gives it.
+
+Valid halting adds a verifier: a sample stops only when its halting head says so *and* its
+current answer keeps the task's rules (`trm.eval.metrics.rules_check`), so an answer that
+breaks a rule is never taken while steps remain. The halting head was trained to say "done"
+when the answer equals the label; a confident head on a broken answer is a head that is
+wrong, and the next steps usually repair the answer.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from trm.model.trm import TRM, Batch, StepOutput
 # Called after every step with (step number from 1, the batch rows computed, their argmax
 # predictions, the step's outputs for those rows).
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor, StepOutput], None]
+# (inputs, predictions) of some rows -> whether each prediction is an acceptable final answer.
+AnswerCheck = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -72,12 +80,14 @@ def run_steps(
     adaptive: bool = False,
     on_step: StepCallback | None = None,
     halt_threshold: float = 0.0,
+    accept: AnswerCheck | None = None,
 ) -> RunResult:
     """Run up to `max_steps` supervision steps on every row of `batch` from the initial state.
 
     Only `inputs` and `puzzle_identifiers` are used. With `adaptive`, rows whose halting
     logit says so (`wants_to_halt` at `halt_threshold`) stop and leave the batch; otherwise
-    every row runs `max_steps` steps.
+    every row runs `max_steps` steps. With `accept` as well (valid halting), such a row stops
+    only if `accept(inputs, preds)` passes its current answer; else it goes on.
     """
     inputs = batch["inputs"]
     B, device = inputs.shape[0], inputs.device
@@ -96,7 +106,11 @@ def run_steps(
             on_step(step, rows, step_preds, out)
         if not adaptive or step == max_steps:
             continue
-        running = ~wants_to_halt(model.config, out, halt_threshold)
+        halting = wants_to_halt(model.config, out, halt_threshold)
+        if accept is not None and halting.any():
+            asking = halting.nonzero()[:, 0]
+            halting[asking] = accept(data["inputs"][asking], step_preds[asking])
+        running = ~halting
         if not running.any():
             break
         if not running.all():

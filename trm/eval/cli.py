@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 EVAL_EXAMPLES = """\
 examples:
   trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000
   trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --halt adaptive --limit 10000
+  trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --halt valid --limit 10000
   trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --max-steps 32 --device cuda
   trm eval runs/arc1 --data data/arc1 --batch-size 512 --device cuda --output results/arc1.json
 
@@ -28,6 +31,16 @@ examples:
       --show --image steps.gif
   trm solve runs/maze my-maze.txt --show            # N lines of N characters: '#' wall, ' ' or '.' open, S, G
   trm solve runs/arc1 task.json --data data/arc1    # every test input, voted over the task's variants
+
+halting: a Sudoku or a maze stops by default when its halting head says so (q_halt > Q) and its
+answer keeps the puzzle's rules (--halt valid); ARC, which has no such check, when the halting head
+says so (--halt adaptive, the rule the model was trained with).
+
+exit status:
+  0  every Sudoku or maze answer is a solution by the rules (for ARC: the answers were found)
+  1  a Sudoku or maze answer breaks a rule (with --halt valid: still at the step cap); it is
+     printed labelled NOT a solution, with the rule it breaks (for example "row 3 repeats 7")
+  2  bad input: a malformed puzzle, a checkpoint for another task, an unknown device, ...
 """
 
 
@@ -38,19 +51,30 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_common(parser: argparse.ArgumentParser, halt_default: str) -> None:
+def _threshold(text: str) -> float:
+    value = float(text)
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError("must be a number, got nan")
+    return value
+
+
+HALT_HELP = (
+    "fixed: every sample runs --max-steps steps (the reference's evaluation); adaptive: a sample stops when its "
+    "halting logit says so (q_halt > Q), or at --max-steps; valid (Sudoku, Maze): a sample stops when its halting "
+    "logit says so and its answer keeps the puzzle's rules, or at --max-steps"
+)
+
+
+def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> None:
     parser.add_argument(
         "checkpoint",
         metavar="CHECKPOINT",
         help="a checkpoint directory, a training run directory (its best/ checkpoint, else the newest), or a "
         "reference run directory / step_N file",
     )
+    default = f"default: {halt_default}" if halt_default else "default: valid for Sudoku and Maze, adaptive for ARC"
     parser.add_argument(
-        "--halt",
-        choices=("fixed", "adaptive"),
-        default=halt_default,
-        help="fixed: every sample runs --max-steps steps (the reference's evaluation); adaptive: a "
-        "sample stops when its halting logit says so, or at --max-steps (default: %(default)s)",
+        "--halt", choices=("fixed", "adaptive", "valid"), default=halt_default, help=f"{HALT_HELP} ({default})"
     )
     parser.add_argument(
         "--max-steps",
@@ -61,13 +85,15 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str) -> None:
     )
     parser.add_argument(
         "--halt-threshold",
-        type=float,
+        type=_threshold,
         default=0.0,
         metavar="Q",
-        help="adaptive: halt when q_halt > Q (default: %(default)s, the rule the model was trained with); "
+        help="adaptive, valid: halt when q_halt > Q (default: %(default)s, the rule the model was trained with); "
         "higher waits for more confidence. Example: --halt-threshold 2",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N where CUDA is available, mps (default: %(default)s)"
+    )
     parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "auto"),
@@ -118,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=SOLVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(so, "adaptive")
+    _add_common(so, None)
     so.add_argument(
         "puzzle",
         metavar="PUZZLE",
@@ -171,6 +197,17 @@ def _announce_replacement(path: Path) -> None:
         print(f"note: replacing the existing {path}", file=sys.stderr)
 
 
+def _write(option: str, path: Path, write: Callable[[Path], object]) -> None:
+    """Write an output file, or say without a traceback why it cannot be written."""
+    from trm.errors import ConfigError
+
+    _announce_replacement(path)
+    try:
+        write(path)
+    except OSError as e:
+        raise ConfigError(f"{option} {path}: cannot be written ({e.strerror or e})") from None
+
+
 def run_eval(args: argparse.Namespace) -> None:
     from trm.allocator import reuse_freed_memory
     from trm.eval.arc import write_submission
@@ -198,17 +235,16 @@ def run_eval(args: argparse.Namespace) -> None:
         if args.output
         else default_report_path(args.checkpoint, args.data, args.split, args.halt, args.max_steps, args.halt_threshold)
     )
-    _announce_replacement(output)
-    write_report(report, output)
+    _write("--output", output, lambda path: write_report(report, path))
     print(f"report written to {output}")
     if report.submission is not None:
         submission = Path(args.submission) if args.submission else output.with_name("submission.json")
-        _announce_replacement(submission)
-        write_submission(submission, report.submission)
+        _write("--submission", submission, lambda path: write_submission(path, report.submission))
         print(f"Kaggle submission written to {submission}")
 
 
-def run_solve(args: argparse.Namespace) -> None:
+def run_solve(args: argparse.Namespace) -> int:
+    """Solve and print; the exit status is 1 when a Sudoku or maze answer breaks the rules."""
     from trm.errors import ConfigError
     from trm.solve.render import IMAGE_SUFFIXES, format_solution, format_steps, save_picture, use_colour
     from trm.solve.solve import solve
@@ -236,7 +272,8 @@ def run_solve(args: argparse.Namespace) -> None:
             path = Path(args.image)
             if len(solutions) > 1:
                 path = path.with_name(f"{path.stem}-{k}{path.suffix}")
-            _announce_replacement(path)
-            print(f"steps drawn in {save_picture(solution, path)}")
+            _write("--image", path, lambda p: save_picture(solution, p))  # noqa: B023 (called at once)
+            print(f"steps drawn in {path}")
         if k + 1 < len(solutions):
             print()
+    return 1 if any(s.valid is False for s in solutions) else 0

@@ -1,10 +1,11 @@
-"""`evaluate`: a checkpoint on a dataset split, with fixed or adaptive halting.
+"""`evaluate`: a checkpoint on a dataset split, with fixed, adaptive or valid halting.
 
 Fixed halting reproduces the reference evaluation (trm-spec section 4): every sample runs
 `max_steps` (default N_sup) supervision steps and is judged on the last one. Adaptive
-halting stops each sample when its halting head says so (`trm.eval.adaptive`). Both record
-the exact accuracy after every step and count the network calls actually made. ARC datasets
-are also scored by augmentation voting (pass@K) and give a Kaggle submission.
+halting stops each sample when its halting head says so (`trm.eval.adaptive`); valid
+halting (Sudoku and Maze) only when, in addition, its answer keeps the puzzle's rules. All
+record the exact accuracy after every step and count the network calls actually made. ARC
+datasets are also scored by augmentation voting (pass@K) and give a Kaggle submission.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from trm.config import ModelConfig
 from trm.data.format import DatasetMetadata, read_dataset
 from trm.data.sampler import eval_batches
 from trm.errors import CheckpointError, ConfigError
-from trm.eval.adaptive import RunResult, network_calls_per_step, run_steps
+from trm.eval.adaptive import AnswerCheck, RunResult, network_calls_per_step, run_steps
 from trm.eval.arc import PASS_KS, ArcScorer
-from trm.eval.metrics import TASK_NAMES, VALIDITY, MetricTotals, exact_match, task_for
+from trm.eval.metrics import TASK_NAMES, VALIDITY, MetricTotals, exact_match, rules_check, task_for
 from trm.model.checkpoint import WEIGHTS, load_model
 from trm.model.precision import FORWARD_DTYPES
 from trm.model.trm import TRM
 
-HALT_MODES = ("fixed", "adaptive")
+HALT_MODES = ("fixed", "adaptive", "valid")
 
 
 @dataclass
@@ -58,6 +59,7 @@ class EvalReport:
     wall_time_s: float
     puzzles_per_second: float
     device: str
+    capped_rate: float | None = None  # adaptive, valid: samples that ran to the step cap
     valid_rate: float | None = None  # Sudoku, Maze: predictions valid by the rules
     valid_not_label_rate: float | None = None  # ... of which differ from the label
     pass_at_k: dict[int, float] | None = None  # ARC
@@ -94,8 +96,10 @@ class EvalReport:
         if self.pass_at_k is not None:
             rows += [(f"ARC pass@{k}", _pct(v)) for k, v in self.pass_at_k.items()]
             rows.append(("ARC tasks scored", str(self.arc_tasks_scored)))
+        rows.append(("mean steps used", f"{self.mean_steps:.2f}"))
+        if self.capped_rate is not None:
+            rows.append(("ran to the step cap", _pct(self.capped_rate)))
         rows += [
-            ("mean steps used", f"{self.mean_steps:.2f}"),
             (
                 "network calls",
                 f"{self.network_calls:,}  ({self.supervision_steps:,} sample-steps x "
@@ -113,6 +117,17 @@ class EvalReport:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def check_halt_mode(halt: str, task: str | None = None) -> None:
+    """`halt` must be a known mode; "valid" needs a task whose answers can be checked (not ARC)."""
+    if halt not in HALT_MODES:
+        raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
+    if halt == "valid" and task is not None and task not in VALIDITY:
+        raise ConfigError(
+            f"halt 'valid' needs puzzles whose answers can be checked by their rules (Sudoku, Maze); "
+            f"{TASK_NAMES.get(task, 'this dataset')} has no verifier: use 'adaptive' or 'fixed'"
+        )
 
 
 def check_model_fits(config: ModelConfig, metadata: DatasetMetadata, checkpoint: str, where: str) -> None:
@@ -163,9 +178,35 @@ def resolve_model(
     return load_model(path, device=device or "cpu", **overrides), str(path)
 
 
-def check_device(device: str | torch.device | None) -> None:
-    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' was asked for but CUDA is not available here; use --device cpu")
+def available_devices() -> list[str]:
+    """The device names that work on this machine: cpu, cuda and cuda:N per GPU, mps."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """The device a name (such as --device's) stands for, if it exists here; else a ConfigError
+    listing the devices that do."""
+    if device is None:
+        return None
+    valid = f"valid here: {', '.join(available_devices())}"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device '{device}' is not a device name ({valid})") from None
+    if parsed.type == "cpu" or (parsed.type == "mps" and torch.backends.mps.is_available()):
+        return parsed
+    if parsed.type != "cuda":
+        raise ConfigError(f"device '{device}' is not supported by this command ({valid})")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' was asked for but CUDA is not available here ({valid})")
+    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ConfigError(f"device '{device}': this machine has {torch.cuda.device_count()} CUDA device(s) ({valid})")
+    return parsed
 
 
 def evaluate(
@@ -184,15 +225,16 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate a model (or a checkpoint path) on `data_dir/split`.
 
-    `halt` is "fixed" (every sample runs `max_steps`, the reference's evaluation) or
-    "adaptive" (a sample stops when q_halt > `halt_threshold`, or at `max_steps`). `max_steps` defaults
+    `halt` is "fixed" (every sample runs `max_steps`, the reference's evaluation), "adaptive"
+    (a sample stops when q_halt > `halt_threshold`, or at `max_steps`) or, for Sudoku and Maze,
+    "valid" (a sample stops when q_halt > `halt_threshold` and its answer keeps the puzzle's
+    rules, or at `max_steps`). `max_steps` defaults
     to the model's N_sup and may exceed it. `limit` evaluates only the first examples, for
     quick checks; ARC scores then cover only the tasks that got predictions. `forward_dtype`
     overrides the checkpoint's dtype (default: its own, bfloat16 running as float32 where it is
     not native).
     """
-    if halt not in HALT_MODES:
-        raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
+    check_halt_mode(halt)
     for name, value in (("batch_size", batch_size), ("max_steps", max_steps), ("limit", limit)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
@@ -202,9 +244,11 @@ def evaluate(
     data = read_dataset(root, split)
     check_model_fits(model.config, data.metadata, checkpoint, str(root / split / "dataset.json"))
     task = task_for(data.metadata.vocab_size, data.metadata.seq_len) or "other"
+    check_halt_mode(halt, task)
+    accept = rules_check(task) if halt == "valid" else None
     max_steps = max_steps or model.config.N_sup
     scorer = ArcScorer.from_dataset(root) if task == "arc" else None
-    totals = MetricTotals(max_steps, check_validity=task in VALIDITY)
+    totals = MetricTotals(max_steps, check_validity=task in VALIDITY, count_capped=halt != "fixed")
     run_device = next(model.parameters()).device
 
     total = sum(s.num_examples for s in data.sets.values())
@@ -217,7 +261,7 @@ def evaluate(
             break
         batch = {k: v[:n].to(run_device) for k, v in eval_batch.batch.items()}
         arrays = {k: v[:n].numpy() for k, v in eval_batch.batch.items()}
-        result, exact_by_step = _run_batch(model, batch, max_steps, halt == "adaptive", halt_threshold)
+        result, exact_by_step = _run_batch(model, batch, max_steps, halt != "fixed", halt_threshold, accept)
         preds, q_halt, steps = (t.cpu().numpy() for t in (result.preds, result.q_halt, result.steps))
         valid = VALIDITY[task](arrays["inputs"], preds) if task in VALIDITY else None
         totals.update(arrays["labels"], preds, q_halt, steps, exact_by_step, valid)
@@ -256,7 +300,12 @@ def evaluate(
 
 
 def _run_batch(
-    model: TRM, batch: dict[str, torch.Tensor], max_steps: int, adaptive: bool, halt_threshold: float
+    model: TRM,
+    batch: dict[str, torch.Tensor],
+    max_steps: int,
+    adaptive: bool,
+    halt_threshold: float,
+    accept: AnswerCheck | None = None,
 ) -> tuple[RunResult, np.ndarray]:
     """Run one batch and record, for every step, which samples' current answers are exact.
 
@@ -271,7 +320,9 @@ def _run_batch(
         exact = exact_match(preds, labels[rows])
         exact_by_step[step - 1 :, rows.cpu().numpy()] = exact.cpu().numpy()
 
-    result = run_steps(model, batch, max_steps, adaptive=adaptive, on_step=on_step, halt_threshold=halt_threshold)
+    result = run_steps(
+        model, batch, max_steps, adaptive=adaptive, on_step=on_step, halt_threshold=halt_threshold, accept=accept
+    )
     return result, exact_by_step
 
 

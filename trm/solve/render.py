@@ -174,12 +174,34 @@ def side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 3, width: int |
     return "\n".join(out).rstrip() + "\n"
 
 
+def verdict(solution: Solution) -> str | None:
+    """Whether a Sudoku or maze answer is a solution, in words; None where there are no rules to check.
+
+    An answer that breaks a rule is labelled NOT a solution with the rule it breaks, and with why
+    it was kept: the step cap came first, or the halting rule asked for did not check the rules."""
+    if solution.valid is None:
+        return None
+    if solution.valid:
+        return "valid solution: yes"
+    if solution.halt == "adaptive" and solution.steps < solution.max_steps:
+        why = f"the halting head stopped it at step {solution.steps}; --halt valid would have gone on"
+    elif solution.halt == "valid":
+        why = f"the last answer: the {solution.max_steps}-step cap came before a valid one"
+    else:
+        why = f"the last answer, at the {solution.max_steps}-step cap" if solution.max_steps else "the last answer"
+    return f"NOT a solution: {solution.problem} ({why})"
+
+
+def _answer_title(solution: Solution) -> str:
+    return "answer" if solution.valid is not False else "NOT a solution"
+
+
 def format_solution(solution: Solution, colour: bool = True) -> str:
     """The puzzle beside the answer, then steps used, confidence and validity."""
     puzzle = solution.puzzle
     blocks = [
         ("puzzle", grid_lines(solution, puzzle.grid, colour=colour)),
-        ("answer", grid_lines(solution, solution.answer, colour=colour)),
+        (_answer_title(solution), grid_lines(solution, solution.answer, colour=colour)),
     ]
     if puzzle.task == "arc" and len(solution.attempts) > 1:
         blocks.append(("attempt 2", grid_lines(solution, solution.attempts[1], colour=colour)))
@@ -193,7 +215,7 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
     if solution.variants > 1:
         lines.append(f"votes for the answer: {solution.votes} of {solution.variants}")
     if solution.valid is not None:
-        lines.append("valid solution: yes" if solution.valid else f"valid solution: no ({solution.problem})")
+        lines.append(verdict(solution))
     if solution.correct is not None:
         hits = [bool(np.array_equal(a, puzzle.label)) for a in solution.attempts]
         lines.append(
@@ -201,7 +223,8 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
             + ", ".join(f"attempt {i + 1} {'yes' if h else 'no'}" for i, h in enumerate(hits))
         )
     if puzzle.task == "sudoku":
-        lines.append("answer: " + "".join(str(d) for d in solution.answer.ravel()))
+        label = "answer" if solution.valid is not False else "last answer (NOT a solution)"
+        lines.append(f"{label}: " + "".join(str(d) for d in solution.answer.ravel()))
     lines += [f"note: {n}" for n in solution.notes]
     return "\n".join(lines)
 

@@ -14,15 +14,22 @@ read and checked against that task before the model sees it:
   identifiers; every variant of the task is run and the answers are voted on as in
   evaluation (`trm.eval.arc`). Without it the task is run once with the blank identifier.
 
-Solving runs the supervision steps with adaptive halting by default (`trm.eval.adaptive`)
-and keeps every step's answer, for watching the model think (`trm.solve.render`).
+Solving runs the supervision steps (`trm.eval.adaptive`) and keeps every step's answer, for
+watching the model think (`trm.solve.render`). By default a Sudoku or a maze halts by the
+"valid" rule: when its halting head says so and its answer keeps the puzzle's rules (checked
+by `trm.eval.metrics`, as evaluation checks them), so a confident but broken answer is not
+taken while steps remain; ARC, which has no such check, halts by the model's own "adaptive"
+rule. An answer that still breaks a rule at the step cap comes back with `valid` False and
+the rule it breaks in `problem`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +43,8 @@ from trm.data.grids import IDENTITY, Transform, apply_transform
 from trm.errors import CheckpointError, ConfigError, DataError
 from trm.eval.adaptive import run_steps
 from trm.eval.arc import sigmoid, to_original, vote
-from trm.eval.evaluate import HALT_MODES, check_device, resolve_model
-from trm.eval.metrics import TASK_NAMES, task_for
+from trm.eval.evaluate import check_device, check_halt_mode, resolve_model
+from trm.eval.metrics import PROBLEMS, TASK_NAMES, VALIDITY, rules_check, task_for
 from trm.model.trm import TRM
 
 MAZE_CHARACTERS = {"#": maze.WALL, " ": maze.OPEN, ".": maze.OPEN, "S": maze.START, "G": maze.GOAL}
@@ -81,6 +88,7 @@ class Solution:
     confidence: float
     trajectory: list[Step]
     max_steps: int = 0  # the step cap it ran under
+    halt: str = ""  # the halting rule it ran under: "fixed", "adaptive" or "valid"
     valid: bool | None = None  # Sudoku and Maze: a valid answer by the rules
     problem: str | None = None  # why it is not valid
     correct: bool | None = None  # whether it equals the known answer
@@ -123,13 +131,21 @@ def parse_sudoku(text: str, where: str = "Sudoku string", name: str | None = Non
     return Puzzle("sudoku", digits, name or where)
 
 
+def _edge_rows_removed(lines: list[str]) -> list[str]:
+    """The rows of a drawn maze without the blank lines around it. A line of spaces as long as
+    the maze's rows is a row of open cells, not a blank line, and stays."""
+    drawn = [line for line in lines if line.strip()]
+    width = len(drawn[0]) if drawn else 0
+    while lines and not lines[-1].strip() and len(lines[-1]) != width:
+        lines = lines[:-1]
+    while lines and not lines[0].strip() and len(lines[0]) != width:
+        lines = lines[1:]
+    return lines
+
+
 def parse_maze(text: str, where: str = "maze") -> Puzzle:
     """A maze drawn as N lines of N characters (or one line of N*N) -> tokens, with one S and one G."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    while lines and not lines[-1].strip():
-        lines.pop()
-    while lines and not lines[0].strip():
-        lines.pop(0)
+    lines = _edge_rows_removed(text.splitlines())
     if len(lines) == 1 and len(lines[0]) > 1:  # one line of N*N characters
         size = math.isqrt(len(lines[0]))
         if size * size != len(lines[0]):
@@ -160,15 +176,19 @@ def parse_maze(text: str, where: str = "maze") -> Puzzle:
     return Puzzle("maze", grid, where)
 
 
-def read_arc_task(path: str | os.PathLike, task_id: str | None = None) -> list[Puzzle]:
-    """The test inputs of an ARC task file (or of task `task_id` of a challenges file)."""
-    path = Path(path)
+def _load_json(text: str, path: Path) -> object:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot be read ({e})") from None
+    except RecursionError:
+        raise DataError(f"{path}: its JSON nests too deeply to be an ARC task (grids are lists of rows)") from None
+    except ValueError as e:  # an integer of thousands of digits
+        raise DataError(f"{path}: holds a value that cannot be read ({e}); ARC colours are 0..9") from None
+
+
+def _arc_puzzles(raw: object, path: Path, task_id: str | None) -> list[Puzzle]:
+    """The test inputs of task `task_id` (or the only task) of a task or challenges file's JSON."""
     if isinstance(raw, dict) and "test" in raw:
         tasks = {task_id or path.stem: raw}
     elif isinstance(raw, dict) and raw and all(isinstance(t, dict) and "test" in t for t in raw.values()):
@@ -184,13 +204,16 @@ def read_arc_task(path: str | os.PathLike, task_id: str | None = None) -> list[P
     if task_id not in tasks:
         raise DataError(f"{path}: has no task {task_id!r}")
     task = tasks[task_id]
+    for key in ("train", "test"):
+        if not isinstance(task.get(key, []), list):
+            raise DataError(f"{path}: task {task_id}: '{key}' must be a list of {{'input': grid, ...}} objects")
     for k, pair in enumerate(task.get("train", [])):
         if not isinstance(pair, dict) or "input" not in pair or "output" not in pair:
             raise DataError(f"{path}: task {task_id}, train pair {k}: expected an object with 'input' and 'output'")
         for key in ("input", "output"):
             arc.parse_grid(pair[key], f"{path}: task {task_id}, train pair {k}, {key}")
     tests = task["test"]
-    if not isinstance(tests, list) or not tests:
+    if not tests:
         raise DataError(f"{path}: task {task_id}: 'test' must be a non-empty list of {{'input': grid}} objects")
     puzzles = []
     for k, pair in enumerate(tests):
@@ -202,24 +225,105 @@ def read_arc_task(path: str | os.PathLike, task_id: str | None = None) -> list[P
     return puzzles
 
 
+def read_arc_task(path: str | os.PathLike, task_id: str | None = None) -> list[Puzzle]:
+    """The test inputs of an ARC task file (or of task `task_id` of a challenges file)."""
+    path = Path(path)
+    return _arc_from_text(_read_text(path), path, task_id)
+
+
+def _arc_from_text(text: str, path: Path, task_id: str | None) -> list[Puzzle]:
+    raw = _load_json(text, path)
+    try:
+        return _arc_puzzles(raw, path, task_id)
+    except RecursionError:  # describing a deeply nested value in an error message
+        raise DataError(f"{path}: its JSON nests too deeply to be an ARC task (grids are lists of rows)") from None
+
+
+MAX_PUZZLE_FILE_BYTES = 64 * 2**20  # ARC's largest challenges files are a few MB
+SUDOKU_STRING = "81 characters: digits 1-9 and '.' or '0' for blanks"
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` as an error message shows it: shortened, and quoted if it holds odd characters."""
+    short = text if len(text) <= limit else text[: limit - 3] + "..."
+    return short if short.isprintable() and short.strip() == short and short else repr(short)
+
+
+def _path_kind(path: Path) -> str | None:
+    """What `path` names: "file", "directory" or "other" (a device, a pipe); None where nothing
+    is, or where the text cannot be a file name at all (too long, a NUL byte)."""
+    try:
+        mode = path.stat().st_mode
+    except ValueError:
+        return None
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL):
+            return None
+        raise DataError(f"{_shown(str(path))}: cannot be read ({e.strerror or e})") from None
+    return "file" if stat.S_ISREG(mode) else "directory" if stat.S_ISDIR(mode) else "other"
+
+
+def _read_text(path: Path) -> str:
+    """A puzzle file's text (UTF-8, a byte-order mark allowed), or a DataError saying why not."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PUZZLE_FILE_BYTES:
+            raise DataError(
+                f"{path}: is {size / 2**20:.0f} MiB; a puzzle file (a maze, an ARC task or challenges JSON) is "
+                f"expected to be at most {MAX_PUZZLE_FILE_BYTES // 2**20} MiB"
+            )
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: is not a text file (byte {e.start} is not UTF-8); expected a maze text file, a Sudoku "
+            "string or an ARC task JSON"
+        ) from None
+    if "\0" in text:
+        raise DataError(f"{path}: is a binary file (it holds NUL bytes); expected a maze text file or an ARC task JSON")
+    return text
+
+
+def _puzzles_in_file(path: Path, task_id: str | None) -> list[Puzzle]:
+    content = _read_text(path)
+    if path.suffix.lower() == ".json" or content.lstrip().startswith(("{", "[")):
+        return _arc_from_text(content, path, task_id)
+    if any(ch in content for ch in "#SG"):
+        return [parse_maze(content, str(path))]
+    digits = "".join(content.split())
+    if len(digits) != sudoku.SEQ_LEN:
+        raise DataError(
+            f"{path}: holds no puzzle this command reads: a Sudoku ({SUDOKU_STRING}; this file has "
+            f"{len(digits)} characters that are not spaces), a maze (N lines of N characters '#', ' ' or '.', "
+            "one 'S' and one 'G') or an ARC task JSON"
+        )
+    return [parse_sudoku(digits, str(path))]
+
+
 def read_puzzles(source: str | os.PathLike | Puzzle, task_id: str | None = None) -> list[Puzzle]:
     """Puzzles from a Sudoku string, a maze or Sudoku text file, or an ARC task JSON file."""
     if isinstance(source, Puzzle):
         return [source]
     text = str(source)
+    if not text.strip():  # Path("") would be the current directory
+        raise DataError(f"the puzzle is empty; expected a Sudoku string ({SUDOKU_STRING}) or a puzzle file's path")
     path = Path(text)
-    if path.is_file():
-        try:
-            content = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: cannot be read ({e})") from None
-        if path.suffix == ".json" or content.lstrip().startswith(("{", "[")):
-            return read_arc_task(path, task_id)
-        if any(ch in content for ch in "#SG"):
-            return [parse_maze(content, str(path))]
-        return [parse_sudoku("".join(content.split()), str(path))]
-    if path.suffix in (".json", ".txt") or os.sep in text:
-        raise DataError(f"{text}: file not found")
+    kind = _path_kind(path)
+    if kind == "file":
+        return _puzzles_in_file(path, task_id)
+    if kind is not None:
+        raise DataError(
+            f"{_shown(text)}: is a {'directory' if kind == 'directory' else 'special file, not a regular one'}; "
+            "expected a puzzle file (a maze text file, an ARC task JSON) or a Sudoku string"
+        )
+    if path.suffix.lower() in (".json", ".txt") or "/" in text or os.sep in text:
+        raise DataError(f"{_shown(text)}: file not found")
+    if len(text.strip()) != sudoku.SEQ_LEN:
+        raise DataError(
+            f"{_shown(text)}: is neither a file nor a Sudoku string: it has {len(text.strip())} characters, expected "
+            f"{SUDOKU_STRING} (a maze or an ARC task is given as the path of its file)"
+        )
     return [parse_sudoku(text, name=text.strip())]
 
 
@@ -244,11 +348,13 @@ def check_puzzle_fits(puzzle: Puzzle, task: str, config: ModelConfig, checkpoint
 
 @dataclass(frozen=True)
 class Halting:
-    """How long each run goes: "fixed" or "adaptive" mode, the step cap, the q_halt threshold."""
+    """How long each run goes: "fixed", "adaptive" or "valid" mode, the step cap, the q_halt
+    threshold, and the task whose rules "valid" checks."""
 
     mode: str
     max_steps: int
     threshold: float = 0.0
+    task: str = ""
 
 
 @dataclass
@@ -280,26 +386,14 @@ def _run(model: TRM, inputs: np.ndarray, identifiers: np.ndarray, halting: Halti
             model,
             batch,
             halting.max_steps,
-            adaptive=halting.mode == "adaptive",
+            adaptive=halting.mode != "fixed",
             on_step=trace_here,
             halt_threshold=halting.threshold,
+            accept=rules_check(halting.task) if halting.mode == "valid" else None,
         )
         parts.append([t.cpu().numpy() for t in (result.preds, result.q_halt, result.steps)])
     preds, q_halt, steps = (np.concatenate(p) for p in zip(*parts))
     return _Runs(preds, q_halt, steps, trace)
-
-
-def _sudoku_problem(answer: np.ndarray, puzzle: np.ndarray) -> str | None:
-    """Why a 9x9 answer is not a solution keeping the givens, or None."""
-    if sudoku.is_valid_solution(answer, puzzle):
-        return None
-    changed = np.argwhere((puzzle != 0) & (answer != puzzle))
-    if len(changed):
-        r, c = changed[0]
-        return f"it changes the given {puzzle[r, c]} at row {r + 1}, column {c + 1}"
-    if (answer == 0).any():
-        return f"it leaves {(answer == 0).sum()} cell(s) blank"
-    return "a row, column or box repeats a digit"
 
 
 def _solve_grid(model: TRM, puzzle: Puzzle, halting: Halting) -> Solution:
@@ -312,8 +406,7 @@ def _solve_grid(model: TRM, puzzle: Puzzle, halting: Halting) -> Solution:
         return sudoku.decode(grid) if puzzle.task == "sudoku" else grid.astype(np.uint8)
 
     answer = decode(runs.preds[0])
-    is_sudoku = puzzle.task == "sudoku"
-    problem = _sudoku_problem(answer, puzzle.grid) if is_sudoku else maze.path_error(puzzle.grid, answer)
+    [problem] = PROBLEMS[puzzle.task](tokens.reshape(1, -1), runs.preds[:1])
     trajectory = [Step(decode(t), float(sigmoid(q))) for t, q in runs.trace]
     return Solution(
         puzzle=puzzle,
@@ -322,6 +415,7 @@ def _solve_grid(model: TRM, puzzle: Puzzle, halting: Halting) -> Solution:
         confidence=float(sigmoid(runs.q_halt[0])),
         trajectory=trajectory,
         max_steps=halting.max_steps,
+        halt=halting.mode,
         valid=problem is None,
         problem=problem,
         attempts=[answer],
@@ -378,6 +472,7 @@ def _solve_arc(
         confidence=ranked[0].confidence,
         trajectory=trajectory,
         max_steps=halting.max_steps,
+        halt=halting.mode,
         correct=None if puzzle.label is None else bool(np.array_equal(answer, puzzle.label)),
         attempts=[c.grid for c in ranked[:2]],
         variants=len(variants),
@@ -390,7 +485,7 @@ def solve(
     model: TRM | str | os.PathLike,
     puzzle: str | os.PathLike | Puzzle,
     *,
-    halt: str = "adaptive",
+    halt: str | None = None,
     max_steps: int | None = None,
     halt_threshold: float = 0.0,
     data_dir: str | os.PathLike | None = None,
@@ -403,12 +498,15 @@ def solve(
 
     `puzzle` is a Sudoku string, the path of a maze text file or of an ARC task JSON (all its
     test inputs are solved: one Solution each), or a `Puzzle`. `halt` is "adaptive" (stop when
-    q_halt > `halt_threshold`, at most `max_steps`, default N_sup) or "fixed" (always `max_steps`).
+    q_halt > `halt_threshold`, at most `max_steps`, default N_sup), "valid" (Sudoku and Maze:
+    stop when q_halt > `halt_threshold` and the answer keeps the puzzle's rules, at most
+    `max_steps`) or "fixed" (always `max_steps`); by default "valid" where the task has rules
+    to check (Sudoku, Maze) and "adaptive" for ARC.
     For ARC, `data_dir` is the dataset the model was trained with (its identifiers.json).
     `forward_dtype` overrides the checkpoint's dtype (see `trm.eval.evaluate.resolve_model`).
     """
-    if halt not in HALT_MODES:
-        raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
+    if halt is not None:
+        check_halt_mode(halt)
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
     check_device(device)
@@ -417,7 +515,9 @@ def solve(
     puzzles = read_puzzles(puzzle, task_id)
     for p in puzzles:
         check_puzzle_fits(p, task, model.config, checkpoint)
-    halting = Halting(halt, max_steps or model.config.N_sup, halt_threshold)
+    halt = halt or ("valid" if task in VALIDITY else "adaptive")
+    check_halt_mode(halt, task)
+    halting = Halting(halt, max_steps or model.config.N_sup, halt_threshold, task)
     if task != "arc":
         return [_solve_grid(model, p, halting) for p in puzzles]
     if data_dir is not None and puzzles[0].arc_task is None:
