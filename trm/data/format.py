@@ -291,7 +291,7 @@ def read_identifiers(root: str | os.PathLike) -> list[str]:
 # mistyped output path never deletes a user's files. The checkpoint names repeat those of
 # trm.model.checkpoint and trm.train.checkpoint, which this lower layer must not import.
 DATASET_EXTRA_FILES = ("maze.json", "test_puzzles.json")
-CHECKPOINT_FILES = ("model.safetensors", "config.json", "train_state.pt")
+CHECKPOINT_FILES = ("model.safetensors", "config.json", "train_state.pt", "checksums.json")
 _SPLIT_FILE = re.compile(rf"[^/]+__({'|'.join(ARRAY_FIELDS)})\.npy|dataset\.json")
 
 
@@ -399,10 +399,29 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     try:
         yield tmp
         _check_replaceable(target, overwrite)  # again: the body may have run for hours
+        _flush_tree(tmp)  # on disk before the rename: a power cut cannot leave a renamed but truncated tree
         _move_into_place(tmp, _real_path(target))
+        _fsync(_real_path(target).parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def _flush_tree(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            _fsync(Path(directory, name))
+        _fsync(Path(directory))
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:

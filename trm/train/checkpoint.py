@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from trm.data.format import make_temporary_directory
+from trm.data.format import atomic_directory
 from trm.errors import CheckpointError, TRMError
 from trm.model.checkpoint import CONFIG, WEIGHTS, check_finite, write_model
 from trm.model.trm import TRM
@@ -54,45 +54,6 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- atomic writes
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory; the rename is still atomic
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _replaced_directory(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary directory beside `target` that replaces it once complete.
-
-    The files are flushed to disk before the rename, so a power cut cannot leave a renamed but
-    truncated checkpoint. An existing `target` is renamed aside before the new one takes its
-    place and deleted only then: a kill between the two renames leaves the old copy, which
-    `remove_leftovers` puts back."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temporary_directory(target)
-    old = None
-    try:
-        yield tmp
-        for path in tmp.iterdir():
-            _fsync(path)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old)
-        os.replace(tmp, target)
-        _fsync(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not target.exists():
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -167,7 +128,7 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], model: TRM,
     """Write checkpoint `step` (the evaluated `model` and the full training `state`), then
     delete all but the newest `keep_last` checkpoints. The caller has checked that both are finite."""
     target = run_dir / "checkpoints" / f"step_{step:08d}"
-    with _replaced_directory(target) as tmp:
+    with atomic_directory(target, overwrite=True) as tmp:
         write_model(model, tmp, extra)
         torch.save(state, tmp / STATE)
         sums = {name: _sha256(tmp / name) for name in (WEIGHTS, CONFIG, STATE)}
@@ -179,7 +140,7 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], model: TRM,
 
 def save_best(run_dir: Path, model: TRM, extra: dict[str, Any]) -> Path:
     target = run_dir / "best"
-    with _replaced_directory(target) as tmp:
+    with atomic_directory(target, overwrite=True) as tmp:
         write_model(model, tmp, extra)
     return target
 
