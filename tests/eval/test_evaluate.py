@@ -249,7 +249,7 @@ def test_a_shipped_model_reports_to_the_working_directory_not_into_the_package(t
     from pathlib import Path
 
     import trm
-    from trm.eval.cli import default_report_path
+    from trm.cli.eval import default_report_path
 
     shipped = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
     monkeypatch.chdir(tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from trm.eval.cli import _positive
+from trm.cli.eval import _positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:

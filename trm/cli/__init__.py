@@ -13,20 +13,18 @@ from trm.errors import TRMError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trm import commands
-    from trm.data import cli as data_cli
-    from trm.eval import cli as eval_cli
-    from trm.train import cli as train_cli
+    from trm.cli import data, info, train
+    from trm.cli import eval as evaluate
 
     parser = argparse.ArgumentParser(
         prog="trm",
         description="Tiny Recursive Model: build datasets, train, evaluate and solve grid puzzles.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.register(sub)
-    data_cli.register(sub)
-    eval_cli.register(sub)
-    train_cli.register(sub)
+    info.register(sub)
+    data.register(sub)
+    evaluate.register(sub)
+    train.register(sub)
     return parser
 
 
