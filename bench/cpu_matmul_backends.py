@@ -1,8 +1,8 @@
 """float32 matmul rates of PyTorch's default CPU path (MKL) and of oneDNN at the CPU recipe's shapes.
 
 PyTorch sends float32 `mm` to MKL; oneDNN's float32 kernels are reachable through
-`torch.ops.mkldnn._linear_pointwise`, which our float32 CPU path uses (`onednn_float32: true`,
-trm/model/layers.py). This prints both rates for the products of one TRM-MLP training step at
+`torch.ops.mkldnn._linear_pointwise`, which the CPU backend uses (`backend: onednn`,
+trm/backends/cpu.py). This prints both rates for the products of one TRM-MLP training step at
 D=64, batch 64, 81 cells (the channel MLP, its input and weight gradients, and the token mixer),
 and with `--rounds N` also times whole float32 training steps of the CPU recipe both ways,
 alternating in one process so the machine's drift hits both alike.
@@ -82,7 +82,8 @@ def training_rounds(config_path: str, rounds: int, threads: int) -> None:
     print(f"\nfloat32 training steps of {config_path}, {threads} thread(s); examples x sup. steps / s")
     for r in range(rounds):
         for onednn in (False, True):
-            overrides = ["model.forward_dtype=float32", f"onednn_float32={str(onednn).lower()}", f"threads={threads}"]
+            backend = "onednn" if onednn else "default"
+            overrides = ["model.forward_dtype=float32", f"backend={backend}", f"threads={threads}"]
             result = bench(load_train_config(config_path, overrides), steps=30, warmup=8)
             rates[onednn].append(result["examples_x_steps_per_s"])
         ratio = rates[True][-1] / rates[False][-1]

@@ -29,7 +29,7 @@ def pytest_report_header(config) -> list[str]:
     """The CPU as torch sees it, printed before the tests: numeric tolerances follow from it."""
     import torch
 
-    from trm.model.layers import _onednn_available
+    from trm.backends import onednn_available
     from trm.model.precision import native_bfloat16, resolve_forward_dtype
 
     def has(name: str) -> str:
@@ -39,6 +39,7 @@ def pytest_report_header(config) -> list[str]:
         f"cpu: torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
         f"AVX512-BF16 {has('_is_avx512_bf16_supported')}, AMX {has('_is_amx_tile_supported')}, "
         f"native bfloat16 {'yes' if native_bfloat16('cpu') else 'no'} (auto forward dtype: "
-        f"{resolve_forward_dtype('auto', 'cpu')}), oneDNN float32 matmuls {'on' if _onednn_available() else 'off'}, "
+        f"{resolve_forward_dtype('auto', 'cpu')}), oneDNN float32 matmuls "
+        f"{'available' if onednn_available() else 'unavailable'} (backend onednn), "
         f"{torch.get_num_threads()} threads"
     ]

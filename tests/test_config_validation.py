@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from trm.cli import main
-from trm.config import PRESETS, ModelConfig, model_config_from_preset
+from trm.config import ModelConfig
 from trm.errors import ConfigError
-from trm.train.config import DataConfig, LogConfig, TrainConfig, load_train_config
+from trm.train.config import CONFIGS, DataConfig, LogConfig, TrainConfig, load_train_config, shipped_configs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,11 +120,24 @@ def test_boundary_values_are_accepted(override):
     load_train_config(None, [override])
 
 
-def test_defaults_and_presets_validate():
-    for cls in (TrainConfig, DataConfig, LogConfig, ModelConfig):
-        cls()
-    for name in PRESETS:
-        model_config_from_preset(name)
+@pytest.mark.parametrize("cls", [TrainConfig, DataConfig, LogConfig, ModelConfig])
+def test_the_defaults_pass_their_own_checks(cls):
+    # pydantic does not check defaults when it builds them: check them as if a file gave them.
+    assert cls.model_validate(cls().model_dump()) == cls()
+
+
+def test_the_shipped_configs_are_the_repositorys_and_reachable_from_the_package():
+    in_repository = sorted(p.relative_to(REPO / "configs") for p in (REPO / "configs").rglob("*.yaml"))
+    in_package = sorted(p.relative_to(CONFIGS) for p in shipped_configs())
+    assert CONFIGS == REPO / "trm" / "configs" and in_package == in_repository
+    assert Path("cpu/sudoku-mlp.yaml") in in_package and len(in_package) >= 20
+
+
+def test_a_config_named_as_in_the_repository_is_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_train_config("configs/cpu/sudoku-mlp.yaml").name == "sudoku-cpu"
+    with pytest.raises(ConfigError, match=r"configs/cpu/nothing\.yaml: config file not found"):
+        load_train_config("configs/cpu/nothing.yaml")
 
 
 @pytest.mark.parametrize(

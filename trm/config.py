@@ -23,6 +23,16 @@ from pydantic import (
 
 from trm.errors import ConfigError
 
+# The label of positions no loss or metric counts (batch padding, and the dataset's own
+# ignore_label_id once read): PyTorch's cross-entropy default, as the reference uses.
+IGNORE_LABEL_ID = -100
+# How evaluation and solving stop each sample (trm.eval.adaptive): "fixed" runs every sample to
+# the step cap (the reference's evaluation); "adaptive" stops it when its halting head says so;
+# "valid" when, in addition, its answer keeps the puzzle's rules.
+HALT_MODES = ("fixed", "adaptive", "valid")
+# A sample halts when q_halt > this; 0 is the rule the model was trained to halt by.
+HALT_THRESHOLD = 0.0
+
 
 class ModelConfig(BaseModel):
     """One model family: TRM and its ablations, HRM and the direct-prediction baseline.
@@ -115,21 +125,6 @@ class ModelConfig(BaseModel):
         return self
 
 
-# The paper's configurations, as overrides of the defaults (trm-spec section 8).
-PRESETS: dict[str, dict[str, Any]] = {
-    "trm-att-sudoku": dict(vocab_size=11, seq_len=81, T=3, n=6, puzzle_emb_ndim=512),
-    "trm-mlp-sudoku": dict(vocab_size=11, seq_len=81, T=3, n=6, mixer="mlp", pos_encodings="none",
-                           puzzle_emb_ndim=512),
-    "trm-att-maze": dict(vocab_size=6, seq_len=900, T=3, n=4, puzzle_emb_ndim=512),
-    "trm-att-arc": dict(vocab_size=12, seq_len=900, T=3, n=4, puzzle_emb_ndim=512,
-                        num_puzzle_identifiers=1000),
-    "hrm-sudoku": dict(vocab_size=11, seq_len=81, T=2, n=2, num_layers=4, y_layers=4, separate_nets=True,
-                       one_step_gradient=True, act_continue=True, puzzle_emb_ndim=512, puzzle_emb_len=0),
-    "direct-sudoku": dict(vocab_size=11, seq_len=81, T=1, n=0, latent="none", num_layers=8, num_heads=8,
-                          puzzle_emb_ndim=512, puzzle_emb_len=0, N_sup=1),
-}
-
-
 def make_config(cls: type[BaseModel], values: dict[str, Any], where: str = "config") -> Any:
     """Build a typed config, turning validation errors into a ConfigError naming the field."""
     try:
@@ -143,9 +138,3 @@ def make_config(cls: type[BaseModel], values: dict[str, Any], where: str = "conf
                 msg = f"is a section: set its keys (e.g. {field}.KEY=VALUE), not a single value"
             lines.append(f"{field}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
         raise ConfigError(f"{where}: " + "; ".join(lines)) from None
-
-
-def model_config_from_preset(name: str, **overrides: Any) -> ModelConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
-    return make_config(ModelConfig, {**PRESETS[name], **overrides}, where=f"preset {name}")

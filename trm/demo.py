@@ -18,16 +18,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trm.data import sudoku
+from trm.data.build import build_dataset
 from trm.data.format import read_dataset
-from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+from trm.data.sudoku import SudokuSource
 from trm.errors import ConfigError
 from trm.eval import evaluate
+from trm.eval.adaptive import run_steps
 from trm.eval.evaluate import check_device
 from trm.model import TRM, load_model
 from trm.model.precision import native_bfloat16
 from trm.solve.render import format_steps, save_picture, use_colour
-from trm.solve.solve import Puzzle, solve
+from trm.solve.solve import solve
+from trm.tasks import SUDOKU, Puzzle
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 SUDOKU_MODEL = PRETRAINED / "sudoku-9x9"
@@ -55,41 +57,40 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def train_small_model(output: Path, minutes: float, seed: int, device: str = "auto") -> Path:
-    """Train the CPU recipe (configs/cpu/sudoku-mlp.yaml, with a schedule for `minutes`)
-    on freshly generated 40-given puzzles, on `device` ("auto", "cpu" or "cuda"); returns the
-    run's best checkpoint."""
-    from trm.train.config import TrainConfig
+def train_small_model(
+    output: Path, minutes: float, seed: int, device: str = "auto", threads: int | None = None
+) -> Path:
+    """Train the CPU recipe on freshly generated 40-given puzzles with its schedule squeezed into
+    `minutes`, on `device` ("auto", "cpu" or "cuda"); returns the run's best checkpoint.
+
+    The recipe is configs/cpu/sudoku-mlp.yaml where the CPU multiplies bfloat16 natively, else
+    configs/cpu/sudoku-mlp-float32.yaml (its learning rate suits a short float32 schedule)."""
+    from trm.train.config import CONFIGS, load_train_config
     from trm.train.loop import train
 
     data = output / "train-data"
     if not data.exists():
         _say("Generating 20,000 training puzzles and 1,000 test puzzles (40 givens)...")
-        build_sudoku_dataset(SudokuBuildConfig(
+        build_dataset(SudokuSource(
             source="generate", output=data, givens=40, train_size=20_000, test_size=1_000, seed=seed))
     run_dir = output / "run"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    # The CPU recipe with its cosine schedule squeezed into the time budget: compiled, on 2 cores
-    # (batch 64), it runs about 5 steps per second in bfloat16 on a CPU with native bfloat16 and
-    # about 2 in float32 on one without (an AVX2 machine); on a slower machine the time limit ends
-    # the run before the schedule does. Two evaluations on 500 test puzzles (mid-way and at the
-    # end) pick the checkpoint. The float32 schedule is short, and a peak learning rate of 2e-3
-    # learns faster there than 1e-3 (configs/cpu/sudoku-mlp-float32.yaml gives both curves; its
-    # 20-minute schedule uses 2.5e-3, not measured on this shorter one).
     native = native_bfloat16("cpu")
+    recipe = CONFIGS / "cpu" / ("sudoku-mlp.yaml" if native else "sudoku-mlp-float32.yaml")
+    # Compiled, on 2 cores (batch 64), the recipe runs about 5 steps per second in bfloat16 on a
+    # CPU with native bfloat16 and about 2 in float32 on one without; on a slower machine the time
+    # limit ends the run before the schedule does. Two evaluations on 500 test puzzles (mid-way and
+    # at the end) pick the checkpoint.
     steps = int(minutes * 60 * (5 if native else 2))
-    config = TrainConfig.model_validate(dict(
-        name="demo", run_dir=str(run_dir), seed=seed, device=device,
-        data=dict(path=str(data), augment="sudoku", eval_limit=500),
-        model=dict(hidden_size=64, num_heads=2, mixer="mlp", pos_encodings="none", T=2, n=3, N_sup=16,
-                   forward_dtype="auto"),
-        global_batch_size=64, max_steps=steps, max_minutes=minutes, lr=1e-3 if native else 2e-3, lr_warmup_steps=100,
-        lr_min_ratio=0.1, weight_decay=0.1, ema_rate=0.995, eval_interval=max(steps // 2, 1),
-        eval_batch_size=250, compile=True, log=dict(tensorboard=False),
-    ))
-    _say(f"Training a TRM-MLP (D=64, T=2, n=3) for at most {minutes:g} minutes ({steps} steps); "
-         f"run directory {run_dir}")
+    config = load_train_config(recipe, [
+        "name=demo", f"run_dir={run_dir}", f"seed={seed}", f"device={device}", f"data.path={data}",
+        "data.eval_limit=500", f"max_steps={steps}", f"max_minutes={minutes}", f"eval_interval={max(steps // 2, 1)}",
+        f"threads={threads or 'null'}", "log.tensorboard=false",
+    ])
+    c = config.model
+    _say(f"Training a TRM-MLP (D={c.hidden_size}, T={c.T}, n={c.n}) from {recipe.name} for at most {minutes:g} "
+         f"minutes ({steps} steps); run directory {run_dir}")
     train(config)
     return run_dir / "best"
 
@@ -97,7 +98,7 @@ def train_small_model(output: Path, minutes: float, seed: int, device: str = "au
 def held_out_puzzles(output: Path, count: int, givens: int, seed: int) -> Path:
     data = output / f"held-out-{givens}-givens-seed-{seed}-{count}"
     if not data.exists():
-        build_sudoku_dataset(SudokuBuildConfig(
+        build_dataset(SudokuSource(
             source="generate", output=data, givens=givens, train_size=1, test_size=count, seed=seed),
             progress=False)
     return data
@@ -115,12 +116,17 @@ def _most_interesting(data: Path, model: TRM, limit: int) -> Puzzle:
         "labels": torch.from_numpy(labels).long().to(device),
         "puzzle_identifiers": torch.zeros(len(inputs), dtype=torch.long, device=device),
     }
-    with torch.no_grad():
-        preds = model.eval().rollout(batch, model.config.N_sup)["preds"].cpu().numpy()
-    wrong_first = (preds[0] != labels).sum(-1)
-    solved_last = (preds[-1] == labels).all(-1)
+    first: list[np.ndarray] = []
+
+    def keep_the_first_answers(step: int, _rows: torch.Tensor, preds: torch.Tensor, _out) -> None:
+        if step == 1:
+            first.append(preds.cpu().numpy())
+
+    last = run_steps(model.eval(), batch, model.config.N_sup, on_step=keep_the_first_answers).preds.cpu().numpy()
+    wrong_first = (first[0] != labels).sum(-1)
+    solved_last = (last == labels).all(-1)
     pick = int(np.argmax(np.where(solved_last, wrong_first, -1))) if solved_last.any() else int(np.argmax(wrong_first))
-    return Puzzle("sudoku", sudoku.decode(inputs[pick]).reshape(9, 9), f"held-out puzzle {pick}")
+    return Puzzle(SUDOKU, SUDOKU.decode(inputs[pick]), f"held-out puzzle {pick}")
 
 
 def run_demo(
@@ -147,7 +153,8 @@ def run_demo(
     except OSError as e:
         raise ConfigError(f"--output {output}: cannot be made a directory ({e.strerror or e})") from None
     if train:
-        checkpoint = train_small_model(output, minutes, seed=0, device=run_device.type if device else "auto")
+        checkpoint = train_small_model(output, minutes, seed=0, device=run_device.type if device else "auto",
+                                       threads=threads)
         trained_in = time.perf_counter() - start
         _say(f"\nTrained in {trained_in / 60:.1f} minutes.")
     else:

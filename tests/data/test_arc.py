@@ -8,28 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trm.cli import main
-from trm.data.arc import (
-    build_arc_dataset,
-    crop_prediction,
-    encode_grid,
-    load_subset,
-    load_tasks,
-    make_variants,
-    parse_variant_name,
-    resolve_subsets,
-    variant_name,
-)
+from trm.data.arc import encode_tasks, make_variants
+from trm.data.arc_files import load_subset, load_tasks, resolve_subsets
 from trm.data.format import read_dataset, read_identifiers
-from trm.data.grids import (
-    DIHEDRAL_INVERSE,
-    IDENTITY,
-    Transform,
-    apply_transform,
-    dihedral,
-    inverse_dihedral,
-    invert_transform,
-)
 from trm.errors import ConfigError, DataError
+from trm.tasks.arc import crop_prediction, encode_grid, parse_variant_name, variant_name
+from trm.tasks.grids import DIHEDRAL_INVERSE, IDENTITY, Transform, dihedral, inverse_dihedral
 
 # --- Grids and transforms -----------------------------------------------------------------
 
@@ -77,10 +61,10 @@ def test_every_dihedral_transform_is_undone_by_its_inverse(grid, tid):
 @settings(deadline=None)
 @given(grid=grids(), transform=transforms)
 def test_every_transform_is_undone_by_its_inverse(grid, transform):
-    moved = apply_transform(grid, transform)
+    moved = transform.apply(grid)
     assert moved.dtype == np.uint8
-    np.testing.assert_array_equal(invert_transform(moved, transform), grid)
-    np.testing.assert_array_equal(apply_transform(invert_transform(grid, transform), transform), grid)
+    np.testing.assert_array_equal(transform.invert().apply(moved), grid)
+    np.testing.assert_array_equal(transform.apply(transform.invert().apply(grid)), grid)
     # Colour 0, the background, never moves; the others move as the map says.
     np.testing.assert_array_equal(moved == 0, dihedral(grid == 0, transform.dihedral))
 
@@ -204,12 +188,12 @@ def small_arc(tmp_path) -> Path:
 def _build(source: Path, num_aug: int = 4, seed: int = 42, subsets=("training", "evaluation"), eval_subsets=None):
     eval_subsets = ["evaluation"] if eval_subsets is None else eval_subsets
     tasks = load_tasks(source, subsets, eval_subsets)
-    return build_arc_dataset(tasks, eval_subsets, num_aug=num_aug, seed=seed)
+    return encode_tasks(tasks, eval_subsets, num_aug=num_aug, seed=seed)
 
 
 def _same_dataset(a, b) -> bool:
     return a.identifiers == b.identifiers and all(
-        np.array_equal(getattr(a.splits[s].sets["all"], f), getattr(b.splits[s].sets["all"], f))
+        np.array_equal(getattr(a.sets[s], f), getattr(b.sets[s], f))
         for s in ("train", "test")
         for f in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
     )
@@ -228,7 +212,8 @@ def test_a_directory_of_task_files_reads_like_the_kaggle_files(small_arc, tmp_pa
             (folder / f"{tid}.json").write_text(json.dumps(task))
     by_file = _build(tmp_path / "repo")
     assert _same_dataset(by_file, _build(small_arc))
-    assert by_file.test_puzzles == {tid: SMALL["evaluation"][tid] for tid in by_file.test_puzzles}
+    test_puzzles = by_file.extra_json["test_puzzles.json"]
+    assert test_puzzles == {tid: SMALL["evaluation"][tid] for tid in test_puzzles}
 
 
 def test_duplicate_variants_are_dropped(tmp_path):
@@ -238,10 +223,10 @@ def test_duplicate_variants_are_dropped(tmp_path):
     # the 8 symmetries of where the single 5 goes times the 9 colours it can take, less repeats.
     source = _write_kaggle(tmp_path, {"training": {"blank": {"train": [blank], "test": [blank]}}})
     dataset = _build(source, num_aug=50, subsets=["training"], eval_subsets=[])
-    assert dataset.variants == {"blank": 1}
+    assert dataset.records["variants"] == {"blank": 1}
     pairs = ((np.array(uniform["input"], np.uint8), np.array(uniform["output"], np.uint8)),)
     variants = make_variants(pairs, 100, np.random.RandomState(0))
-    outputs = {apply_transform(pairs[0][1], t).tobytes() for t in variants}
+    outputs = {t.apply(pairs[0][1]).tobytes() for t in variants}
     assert len(variants) == len(outputs) == 4 * 9  # 4 corners x 9 colours, every one reached
 
 
@@ -313,7 +298,7 @@ BROKEN = {
     ),
     "nested too deeply": (  # json.loads raises RecursionError
         lambda c, s: c.write_text("[" * 100_000 + "]" * 100_000),
-        "challenges.json: not an ARC file: its JSON is nested too deeply",
+        "challenges.json: not an ARC file: its JSON nests too deeply",
     ),
     "nested grid": (
         lambda c, s: _edit(c, lambda d: d["bad"]["test"][0].update(input=[[[[[[1]]]]]])),
@@ -437,7 +422,7 @@ def _count_tasks(path: Path) -> int:
 def _build_arc_agi_1(source: Path):
     subsets, eval_subsets = resolve_subsets("arc-agi-1")
     tasks = load_tasks(source, subsets, eval_subsets)
-    return source, tasks, build_arc_dataset(tasks, eval_subsets, num_aug=3)
+    return source, tasks, encode_tasks(tasks, eval_subsets, num_aug=3)
 
 
 @pytest.fixture
@@ -451,9 +436,9 @@ def test_arc_agi_1_task_counts(arc_agi_1):
     counts = {subset: len(t) for subset, t in tasks.items()}
     assert counts == {"training": 400, "evaluation": 400, "concept": 160}
     assert counts == {s: _count_tasks(source / f"arc-agi_{s}_challenges.json") for s in counts}
-    train, test = (dataset.splits[s].sets["all"] for s in ("train", "test"))
+    train, test = (dataset.sets[s] for s in ("train", "test"))
     assert train.num_groups == 960 and test.num_groups == 400
-    variants = dataset.variants
+    variants = dataset.records["variants"]
     assert train.num_puzzles == sum(variants.values()) == len(dataset.identifiers) - 1
     pairs = {t.task_id: (len(t.train), len(t.test), t.subset) for ts in tasks.values() for t in ts}
     assert train.num_examples == sum(
@@ -465,7 +450,7 @@ def test_arc_agi_1_task_counts(arc_agi_1):
 
 def test_arc_agi_1_test_split_holds_every_test_pair_in_every_variant(arc_agi_1):
     _, tasks, dataset = arc_agi_1
-    test = dataset.splits["test"].sets["all"]
+    test = dataset.sets["test"]
     originals = {t.task_id: t for t in tasks["evaluation"]}
     seen: dict[str, set[str]] = {tid: set() for tid in originals}
     for p, identifier in enumerate(test.puzzle_identifiers):
@@ -475,18 +460,18 @@ def test_arc_agi_1_test_split_holds_every_test_pair_in_every_variant(arc_agi_1):
         examples = range(test.puzzle_indices[p], test.puzzle_indices[p + 1])
         assert len(examples) == len(task.test)
         for e, (inp, out) in zip(examples, task.test):
-            np.testing.assert_array_equal(invert_transform(crop_prediction(test.inputs[e]), transform), inp)
-            np.testing.assert_array_equal(invert_transform(crop_prediction(test.labels[e]), transform), out)
+            np.testing.assert_array_equal(transform.invert().apply(crop_prediction(test.inputs[e])), inp)
+            np.testing.assert_array_equal(transform.invert().apply(crop_prediction(test.labels[e])), out)
         seen[task_id].add(name)
     for task_id, names in seen.items():
-        assert len(names) == dataset.variants[task_id] == 4  # the original and 3 distinct variants
-    assert set(dataset.test_puzzles) == set(originals)
-    assert all(dataset.test_puzzles[tid] == originals[tid].to_json() for tid in originals)
+        assert len(names) == dataset.records["variants"][task_id] == 4  # the original and 3 distinct variants
+    assert set(dataset.extra_json["test_puzzles.json"]) == set(originals)
+    assert all(dataset.extra_json["test_puzzles.json"][tid] == originals[tid].to_json() for tid in originals)
 
 
 def test_arc_agi_1_training_examples_are_shifted_but_one_per_variant(arc_agi_1):
     _, _, dataset = arc_agi_1
-    train = dataset.splits["train"].sets["all"]
+    train = dataset.sets["train"]
     at_corner = (train.inputs[:, 0] >= 2) & (train.labels[:, 0] >= 2)
     per_puzzle = np.add.reduceat(at_corner, train.puzzle_indices[:-1])
     assert (per_puzzle >= 1).all()
@@ -495,7 +480,7 @@ def test_arc_agi_1_training_examples_are_shifted_but_one_per_variant(arc_agi_1):
 
 def test_arc_agi_1_variants_of_a_task_are_distinct(arc_agi_1):
     _, _, dataset = arc_agi_1
-    train = dataset.splits["train"].sets["all"]
+    train = dataset.sets["train"]
     for g in range(train.num_groups):
         puzzles = range(train.group_indices[g], train.group_indices[g + 1])
         # Training examples are shifted at random: compare the grids themselves.

@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 
 from trm.cli import main
-from trm.data import format as data_format
-from trm.data.format import (
-    SetBuilder,
-    Split,
-    atomic_directory,
-    check_output,
-    make_metadata,
-    read_dataset,
-    read_identifiers,
-    write_dataset,
-)
+from trm.data.format import SetBuilder, Split, make_metadata, read_dataset, read_identifiers, write_dataset
 from trm.errors import DataError
+from trm.files import atomic_directory, check_output
 
 # The fields of the reference's PuzzleDatasetMetadata (dataset/common.py), in its order.
 REFERENCE_METADATA_FIELDS = [
@@ -245,16 +236,9 @@ def test_overwrite_through_a_symbolic_link_keeps_the_link(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
 
 
-def test_a_failure_while_building_leaves_the_old_dataset_whole(tmp_path, monkeypatch):
+def test_a_failure_while_building_leaves_the_old_dataset_whole(tmp_path, disk_full_after_train):
     target = dataset(tmp_path / "ds")
-    write_split = data_format.write_split
-
-    def write_train_then_fail(directory, split):
-        write_split(directory, split)
-        if Path(directory).name == "test":
-            raise OSError("disk full")
-
-    monkeypatch.setattr(data_format, "write_split", write_train_then_fail)
+    disk_full_after_train()
     with pytest.raises(DataError, match=r"ds: writing the dataset failed \(disk full\)"):
         dataset(target, "new")
     assert read_identifiers(target) == ["<blank>", "old"] and read_dataset(target, "test").sets["all"].num_examples

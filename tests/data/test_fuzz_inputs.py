@@ -12,10 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trm.data import arc, maze, sudoku
+from trm.data import arc, arc_files, maze, sudoku
+from trm.data.build import write_encoded
 from trm.data.format import read_dataset, read_identifiers
+from trm.data.maze_generator import generate_mazes
 from trm.errors import TRMError
-from trm.solve.solve import parse_maze, read_puzzles
+from trm.solve import read_puzzles
+from trm.tasks import MAZE, SUDOKU
+from trm.tasks.maze import GOAL, START, path_errors, tokens_to_text
+from trm.tasks.sudoku import to_tokens, validity
 
 FUZZ = settings(
     max_examples=40,
@@ -104,7 +109,7 @@ def test_sudoku_csv_reads_or_refuses(tmp_path, header, rows, raw):
     puzzles = read_or_refuse(sudoku.read_sudoku_csv, path, progress=False)
     if puzzles is not None:
         assert puzzles.questions.shape == puzzles.answers.shape == (len(puzzles), 81)
-        assert all(sudoku.is_valid_solution(a, q) for q, a in zip(puzzles.questions, puzzles.answers))
+        assert validity(to_tokens(puzzles.questions), to_tokens(puzzles.answers)).all()
 
 
 @FUZZ
@@ -117,13 +122,13 @@ def test_sudoku_puzzle_files_read_or_refuse(tmp_path, lines):
         puzzles, numbers = result
         assert puzzles.shape == (len(numbers), 81) and puzzles.min() >= 0 and puzzles.max() <= 9
     for line in lines:
-        read_or_refuse(sudoku.parse_puzzle, line)
+        read_or_refuse(SUDOKU.parse, line, "line")
 
 
 # --- Mazes -------------------------------------------------------------------------------
 
-MAZES, LABELS = maze.generate_mazes(2, size=5, min_path_length=3, seed=0)
-MAZE_TEXTS = [maze.decode(m) for m in MAZES] + [maze.decode(y) for y in LABELS]
+MAZES, LABELS = generate_mazes(2, size=5, min_path_length=3, seed=0)
+MAZE_TEXTS = [tokens_to_text(m) for m in MAZES] + [tokens_to_text(y) for y in LABELS]
 maze_fields = st.one_of(
     st.sampled_from(MAZE_TEXTS),
     st.sampled_from(MAZE_TEXTS).flatmap(lambda t: mutated(t, '# SGox,"\n')),
@@ -146,7 +151,7 @@ def test_maze_csv_reads_or_refuses(tmp_path, header, rows, good):
     if result is not None:
         mazes, labels = result
         assert mazes.shape == labels.shape and mazes.shape[1] == mazes.shape[2]
-        assert all(maze.is_valid_path(m, y) for m, y in zip(mazes, labels))
+        assert path_errors(mazes, labels) == [None] * len(mazes)
 
 
 def maze_lines(text: str) -> list[str]:
@@ -174,15 +179,15 @@ def test_maze_text_files_read_or_refuse(tmp_path, lines, edits, blank_before, bl
     path.write_bytes(text.encode())
     puzzles = read_or_refuse(read_puzzles, path)
     for puzzle in puzzles or []:
-        if puzzle.task == "maze":
+        if puzzle.task is MAZE:
             grid = puzzle.grid
-            assert grid.shape[0] == grid.shape[1] and (grid == maze.START).sum() == (grid == maze.GOAL).sum() == 1
+            assert grid.shape[0] == grid.shape[1] and (grid == START).sum() == (grid == GOAL).sum() == 1
 
 
 def test_blank_rows_around_a_maze_are_stripped():
-    rows = maze_lines(maze.decode(MAZES[0]))
-    plain = parse_maze("\n".join(rows))
-    assert np.array_equal(parse_maze("\n\n" + "\r\n".join(rows) + "\r\n\n  \n", "padded").grid, plain.grid)
+    rows = maze_lines(tokens_to_text(MAZES[0]))
+    plain = MAZE.parse("\n".join(rows))
+    assert np.array_equal(MAZE.parse("\n\n" + "\r\n".join(rows) + "\r\n\n  \n", "padded").grid, plain.grid)
 
 
 # --- ARC ---------------------------------------------------------------------------------
@@ -274,7 +279,7 @@ def test_arc_kaggle_files_read_or_refuse(tmp_path, challenges, solutions, trick,
     solutions_file.unlink(missing_ok=True)
     if solutions is not None:
         solutions_file.write_text(json.dumps(solutions))
-    loaded = read_or_refuse(arc.load_subset, tmp_path, "training", placeholders=placeholders)
+    loaded = read_or_refuse(arc_files.load_subset, tmp_path, "training", placeholders=placeholders)
     if loaded is not None:
         check_builds(tmp_path, loaded)
 
@@ -288,18 +293,19 @@ def test_arc_task_files_read_or_refuse(tmp_path, task, trick):
         path.write_bytes(b"\xff\xfe\x00" + json.dumps(task).encode())
     else:
         path.write_text(arc_text(task, trick))
-    loaded = read_or_refuse(arc.load_subset, tmp_path, "training")
+    loaded = read_or_refuse(arc_files.load_subset, tmp_path, "training")
     if loaded is not None:
         check_builds(tmp_path, loaded)
 
 
-def check_builds(tmp_path: Path, loaded: list[arc.ArcTask]) -> None:
+def check_builds(tmp_path: Path, loaded: list[arc_files.ArcTask]) -> None:
     """Tasks that read must build into a dataset that reads back."""
     for task in loaded:
         for grid in (g for pair in task.pairs() for g in pair):
             assert grid.dtype == np.uint8 and grid.max() <= 9 and 1 <= min(grid.shape) <= max(grid.shape) <= 30
-    built = arc.build_arc_dataset({"training": loaded}, ["training"], num_aug=1, seed=0)
-    out = arc.write_arc_dataset(tmp_path / "built", built, overwrite=True)
+    built = arc.encode_tasks({"training": loaded}, ["training"], num_aug=1, seed=0)
+    out = tmp_path / "built"
+    write_encoded(out, built, overwrite=True)
     assert read_identifiers(out) == built.identifiers
     assert read_dataset(out, "test").metadata.total_groups == len(loaded)
 

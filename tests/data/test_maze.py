@@ -11,27 +11,37 @@ from hypothesis import strategies as st
 from trm.cli import main
 from trm.data import maze
 from trm.data.format import read_dataset, read_identifiers
-from trm.data.grids import dihedral, inverse_dihedral
+from trm.data.maze_generator import generate_mazes
 from trm.errors import DataError
+from trm.tasks import maze as maze_task
+from trm.tasks.grids import dihedral, inverse_dihedral
 
 SIZE, MIN_LENGTH = 11, 30
+
+
+def path_error(maze_grid: np.ndarray, prediction: np.ndarray) -> str | None:
+    return maze_task.path_errors(np.asarray(maze_grid)[None], np.asarray(prediction)[None])[0]
+
+
+def is_valid_path(maze_grid: np.ndarray, prediction: np.ndarray) -> bool:
+    return path_error(maze_grid, prediction) is None
 
 
 def grid(text: str) -> np.ndarray:
     """A maze drawn row by row ('.' stands for an open cell, to keep the rows visible)."""
     rows = [row.strip().replace(".", " ") for row in text.strip().splitlines()]
-    return maze.encode("".join(rows))
+    return maze_task.text_to_tokens("".join(rows))
 
 
 def count_shortest_paths(tokens: np.ndarray) -> tuple[int, int, set]:
     """(length, number of shortest S->G paths, cells on any of them), by plain BFS and layer DP."""
     n = tokens.shape[0]
-    s, g = (tuple(np.argwhere(tokens == t)[0]) for t in (maze.START, maze.GOAL))
+    s, g = (tuple(np.argwhere(tokens == t)[0]) for t in (maze_task.START, maze_task.GOAL))
     dist, count, queue = {s: 0}, {s: 1}, deque([s])
     while queue:
         r, c = queue.popleft()
         for nxt in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= nxt[0] < n and 0 <= nxt[1] < n and tokens[nxt] != maze.WALL:
+            if 0 <= nxt[0] < n and 0 <= nxt[1] < n and tokens[nxt] != maze_task.WALL:
                 if nxt not in dist:
                     dist[nxt], count[nxt] = dist[(r, c)] + 1, 0
                     queue.append(nxt)
@@ -49,7 +59,7 @@ def count_shortest_paths(tokens: np.ndarray) -> tuple[int, int, set]:
 
 @pytest.fixture(scope="module")
 def generated():
-    return maze.generate_mazes(40, size=SIZE, min_path_length=MIN_LENGTH, seed=0)
+    return generate_mazes(40, size=SIZE, min_path_length=MIN_LENGTH, seed=0)
 
 
 def test_generated_mazes_have_one_shortest_path_which_is_the_label(generated):
@@ -59,16 +69,16 @@ def test_generated_mazes_have_one_shortest_path_which_is_the_label(generated):
     for m, label in zip(mazes, labels):
         length, count, cells = count_shortest_paths(m)
         assert count == 1 and length >= MIN_LENGTH
-        path = {tuple(rc) for rc in np.argwhere(np.isin(label, (maze.PATH, maze.START, maze.GOAL)))}
+        path = {tuple(rc) for rc in np.argwhere(np.isin(label, (maze_task.PATH, maze_task.START, maze_task.GOAL)))}
         assert path == cells
-        assert np.array_equal(np.where(label == maze.PATH, maze.OPEN, label), m)
+        assert np.array_equal(np.where(label == maze_task.PATH, maze_task.OPEN, label), m)
     assert (maze.path_lengths(labels) >= MIN_LENGTH).all()
 
 
 def test_generation_is_deterministic_and_prefix_stable():
-    a = maze.generate_mazes(6, size=9, min_path_length=20, seed=4)
-    b = maze.generate_mazes(9, size=9, min_path_length=20, seed=4)
-    c = maze.generate_mazes(6, size=9, min_path_length=20, seed=5)
+    a = generate_mazes(6, size=9, min_path_length=20, seed=4)
+    b = generate_mazes(9, size=9, min_path_length=20, seed=4)
+    c = generate_mazes(6, size=9, min_path_length=20, seed=5)
     assert np.array_equal(a[0], b[0][:6]) and np.array_equal(a[1], b[1][:6])
     assert not np.array_equal(a[0], c[0])
 
@@ -77,23 +87,23 @@ def test_generation_is_deterministic_and_prefix_stable():
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(4, 10), share=st.floats(0.1, 1.0))
 def test_any_generated_maze_has_a_unique_long_enough_path(seed, size, share):
     min_length = max(1, int(share * size))
-    mazes, labels = maze.generate_mazes(3, size=size, min_path_length=min_length, seed=seed)
+    mazes, labels = generate_mazes(3, size=size, min_path_length=min_length, seed=seed)
     for m, label in zip(mazes, labels):
         length, count, _ = count_shortest_paths(m)
         assert count == 1 and length >= min_length
-        assert maze.is_valid_path(m, label)
+        assert is_valid_path(m, label)
 
 
 def test_an_impossible_minimum_length_is_reported():
     with pytest.raises(DataError, match="lower --min-path-length"):
-        maze.generate_mazes(1, size=4, min_path_length=40, seed=0)
+        generate_mazes(1, size=4, min_path_length=40, seed=0)
 
 
 @pytest.mark.parametrize("tid", range(8))
 def test_every_dihedral_transform_keeps_mazes_valid_and_inverts_exactly(generated, tid):
     for m, label in zip(*generated):
         turned, turned_label = dihedral(m, tid), dihedral(label, tid)
-        assert maze.path_error(turned, turned_label) is None
+        assert path_error(turned, turned_label) is None
         assert count_shortest_paths(turned)[1] == 1
         assert np.array_equal(inverse_dihedral(turned, tid), m)
         assert np.array_equal(inverse_dihedral(turned_label, tid), label)
@@ -111,9 +121,9 @@ def test_the_label_and_any_other_shortest_path_are_valid():
     m = grid(OPEN_MAZE)
     along_the_edges = grid("Sooo\n...o\n...o\n...G")
     staircase = grid("So..\n.oo.\n..oo\n...G")
-    assert maze.is_valid_path(m, along_the_edges)
-    assert maze.is_valid_path(m, staircase)
-    assert maze.is_valid_path(m.ravel(), staircase.ravel())  # flat sequences, as the model sees them
+    assert is_valid_path(m, along_the_edges)
+    assert is_valid_path(m, staircase)
+    assert is_valid_path(m.ravel(), staircase.ravel())  # flat sequences, as the model sees them
 
 
 WALLED = """
@@ -145,16 +155,16 @@ Goo..
 )
 def test_broken_answers_are_rejected_with_the_reason(answer, reason):
     m, label = grid(WALLED), grid(WALLED_ANSWER)
-    assert maze.is_valid_path(m, label)
-    assert not maze.is_valid_path(m, grid(answer))
-    assert re.search(reason, maze.path_error(m, grid(answer)))
+    assert is_valid_path(m, label)
+    assert not is_valid_path(m, grid(answer))
+    assert re.search(reason, path_error(m, grid(answer)))
 
 
 def test_padding_tokens_are_not_a_path():
     m, label = grid(WALLED), grid(WALLED_ANSWER)
     padded = label.copy()
     padded[0, 4] = 0
-    assert "token 0" in maze.path_error(m, padded)
+    assert "token 0" in path_error(m, padded)
 
 
 def trm_maze(*args) -> int:
@@ -168,7 +178,8 @@ def write_csv(path, rows, header="source,question,answer,rating"):
 
 
 def csv_row(m: np.ndarray, label: np.ndarray) -> list[str]:
-    return ["gen", maze.decode(m), maze.decode(label), str(int(maze.path_lengths(label[None])[0]))]
+    length = int(maze.path_lengths(label[None])[0])
+    return ["gen", maze_task.tokens_to_text(m), maze_task.tokens_to_text(label), str(length)]
 
 
 def test_csv_round_trips(tmp_path, generated):
@@ -248,7 +259,7 @@ def test_cli_generates_a_dataset_that_reads_back(tmp_path, capsys):
         assert (meta.num_puzzle_identifiers, meta.total_groups, meta.total_puzzles) == (1, count, count)
         arrays = data.sets["all"]
         assert arrays.inputs.shape == (count, 81) and (arrays.puzzle_identifiers == 0).all()
-        assert all(maze.is_valid_path(x, y) for x, y in zip(arrays.inputs, arrays.labels))
+        assert all(is_valid_path(x, y) for x, y in zip(arrays.inputs, arrays.labels))
     train, test = (read_dataset(out, s).sets["all"].inputs for s in ("train", "test"))
     assert not {r.tobytes() for r in train} & {r.tobytes() for r in test}
 

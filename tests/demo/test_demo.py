@@ -25,10 +25,15 @@ def test_the_shipped_sudoku_model_is_a_small_loadable_checkpoint():
 def test_demo_solves_held_out_puzzles_and_draws_the_refinement(tmp_path, capsys):
     result = run_demo(puzzles=64, output=tmp_path)
     out = capsys.readouterr().out
-    assert result.exact_accuracy >= 0.95  # the card states 99.x% on 1,000 such puzzles
-    assert "Exact accuracy:" in out and "step 1 (" in out and "puzzle" in out
-    assert "With valid halting" in out and 1 <= result.valid_mean_steps < 16
-    assert result.valid_exact_accuracy >= 0.95
+    # The 64 puzzles are the first of the card's 40-given set (the generator's output for a seed
+    # does not depend on the count), all solved after 16 steps there; where bfloat16 is emulated
+    # the model runs in float32, which may move one.
+    assert result.exact_accuracy >= 63 / 64
+    # The card: adaptive halting at q_halt > 2 takes 1.08 steps on average for 99.5%; valid
+    # halting stops no earlier than adaptive halting at q_halt > 0 (1.05 steps, 98.4%).
+    assert 1 <= result.adaptive_mean_steps < 1.5 and result.adaptive_exact_accuracy >= 62 / 64
+    assert 1 <= result.valid_mean_steps < 2 and result.valid_exact_accuracy >= 63 / 64
+    assert "Exact accuracy:" in out and "step 1 (" in out and "puzzle" in out and "With valid halting" in out
     png, gif = result.pictures
     assert Image.open(png).format == "PNG"
     with Image.open(gif) as animation:
@@ -62,14 +67,32 @@ def test_demo_refuses_bad_options_without_a_traceback(argv, message, capsys):
 
 @pytest.mark.slow
 def test_demo_train_trains_a_model_and_demonstrates_it(tmp_path):
+    from trm.model.precision import native_bfloat16
+    from trm.train.config import CONFIGS, load_train_config
+
     result = run_demo(train=True, minutes=0.3, puzzles=32, output=tmp_path)
-    assert (tmp_path / "run" / "config.yaml").exists()
-    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
-    assert 0.0 <= result.exact_accuracy <= 1.0
+    run = tmp_path / "run"
+    # The CPU recipe from configs/, with only the time budget, the paths and the evaluations changed.
+    recipe = load_train_config(CONFIGS / "cpu" / ("sudoku-mlp.yaml" if native_bfloat16("cpu") else
+                                                  "sudoku-mlp-float32.yaml"))
+    trained = load_train_config(run / "config.yaml")
+    assert trained.model == recipe.model and (trained.lr, trained.ema_rate) == (recipe.lr, recipe.ema_rate)
+    assert (trained.name, trained.data.eval_limit, trained.max_minutes) == ("demo", 500, 0.3)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["train/loss"] for line in lines if "train/loss" in line]
+    assert losses[-1] < losses[0]  # it learned
+    best = json.loads((run / "best" / "config.json").read_text())  # the checkpoint kept, with its evaluation
+    assert best["metrics"]["test/count"] == 500 and (run / "best" / "model.safetensors").exists()
+    # What the demo reports is the best checkpoint's evaluation on the held-out puzzles.
+    from trm.eval import evaluate
+
+    held_out = next(tmp_path.glob("held-out-40-givens-seed-240-32"))
+    assert result.exact_accuracy == evaluate(run / "best", held_out, progress=False).exact_accuracy
 
 
 def _card_dataset(tmp_path, name: str):
-    from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+    from trm.data.build import build_dataset as build_sudoku_dataset
+    from trm.data.sudoku import SudokuSource as SudokuBuildConfig
 
     card = json.loads((SUDOKU_MODEL / "card.json").read_text())
     spec = card["datasets"][name]

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from trm.config import ModelConfig
-from trm.data import arc, maze, sudoku
+from trm.data.arc import make_variants
 from trm.data.format import SetBuilder, Split, make_metadata, write_dataset
-from trm.data.grids import apply_transform, dihedral
 from trm.model import TRM
+from trm.tasks import arc, maze, sudoku
+from trm.tasks.grids import dihedral
 
 SOLUTION = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
 PUZZLE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
@@ -52,13 +53,13 @@ def _write(
 def write_sudoku_dataset(root: Path, count: int = 12, seed: int = 0) -> Path:
     builder = SetBuilder(seq_len=81)
     for q, a in zip(*sudoku_pairs(count, seed)):
-        builder.add_puzzle(sudoku.encode(q), sudoku.encode(a), identifier=0)
+        builder.add_puzzle(sudoku.to_tokens(q), sudoku.to_tokens(a), identifier=0)
         builder.end_group()
     return _write(root, builder, sudoku.VOCAB_SIZE, 81, ["<blank>"])
 
 
 def maze_grid(rows: list[str]) -> np.ndarray:
-    return maze.encode("".join(rows))
+    return maze.text_to_tokens("".join(rows))
 
 
 def write_maze_dataset(root: Path) -> Path:
@@ -89,10 +90,10 @@ def write_arc_dataset(root: Path, num_aug: int = 3) -> Path:
     identifiers, builder = ["<blank>"], SetBuilder(seq_len=arc.SEQ_LEN)
     for task_id, task in tasks.items():
         pairs = [(np.array(p["input"], np.uint8), np.array(p["output"], np.uint8)) for p in task["test"]]
-        for transform in arc.make_variants(pairs, num_aug, rng):
+        for transform in make_variants(pairs, num_aug, rng):
             identifiers.append(arc.variant_name(task_id, transform))
-            inputs = [arc.encode_grid(apply_transform(i, transform)).ravel() for i, _ in pairs]
-            labels = [arc.encode_grid(apply_transform(o, transform)).ravel() for _, o in pairs]
+            inputs = [arc.encode_grid(transform.apply(i)).ravel() for i, _ in pairs]
+            labels = [arc.encode_grid(transform.apply(o)).ravel() for _, o in pairs]
             builder.add_puzzle(inputs, labels, identifier=len(identifiers) - 1)
         builder.end_group()
     return _write(
@@ -138,7 +139,7 @@ def scripted_sudoku_model(valid_from: list[int], q_halt: list[float]) -> TRM:
     from trm.model.trm import StepOutput
 
     model = tiny_model(11, 81)
-    solution = torch.from_numpy(sudoku.encode(np.array([int(c) for c in SOLUTION]))).long()
+    solution = torch.from_numpy(sudoku.to_tokens(np.array([int(c) for c in SOLUTION]))).long()
     broken = solution.clone()
     broken[2] = 3 + 1  # cell r1c3 (a blank in PUZZLE) becomes 3, as the given at r1c2
     valid_from_t, q_halt_t = torch.tensor(valid_from), torch.tensor(q_halt, dtype=torch.float32)
@@ -156,5 +157,5 @@ def scripted_sudoku_model(valid_from: list[int], q_halt: list[float]) -> TRM:
 
 def sudoku_batch(rows: int) -> dict[str, torch.Tensor]:
     """PUZZLE in `rows` rows with puzzle identifiers 0..rows-1 (for `scripted_sudoku_model`)."""
-    puzzle = torch.from_numpy(sudoku.encode(sudoku.parse_puzzle(PUZZLE))).long()
+    puzzle = torch.from_numpy(sudoku.to_tokens(sudoku.parse_digits(PUZZLE))).long()
     return {"inputs": puzzle.repeat(rows, 1), "puzzle_identifiers": torch.arange(rows)}

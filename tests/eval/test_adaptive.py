@@ -5,7 +5,10 @@ import torch
 
 from tests.eval.fixtures import scripted_sudoku_model, sudoku_batch, tiny_model
 from trm.eval.adaptive import network_calls_per_step, run_steps, wants_to_halt
-from trm.eval.metrics import rules_check, sudoku_problems, sudoku_validity
+from trm.eval.metrics import rules_check
+from trm.tasks import SUDOKU
+from trm.tasks.sudoku import problems as sudoku_problems
+from trm.tasks.sudoku import validity as sudoku_validity
 
 VARIANTS = {
     "trm-mlp": dict(),
@@ -86,7 +89,14 @@ def test_the_step_cap_may_exceed_the_trained_number_of_steps():
 )
 def test_network_calls_per_step_count_the_recursion(fields):
     model = tiny_model(11, 16, **fields)
-    assert network_calls_per_step(model.config) == len(model._updates())
+    calls = []
+    for net in (model.net, model.net_y):
+        if net is not None:
+            net.register_forward_hook(lambda *_: calls.append(1))
+    batch = {"inputs": torch.ones(1, 16, dtype=torch.long), "puzzle_identifiers": torch.zeros(1, dtype=torch.long)}
+    with torch.no_grad():
+        model.rollout(batch, steps=1)
+    assert network_calls_per_step(model.config) == len(calls)
 
 
 def test_halting_rule_is_the_training_one():
@@ -116,7 +126,7 @@ def test_valid_halting_waits_until_the_answer_keeps_the_rules():
     batch = sudoku_batch(4)
     adaptive = run_steps(scripted_sudoku_model(valid_from, q_halt), batch, 6, adaptive=True)
     assert adaptive.steps.tolist() == [1, 1, 1, 6]  # the model's own rule, blind to the broken answers
-    valid = run_steps(scripted_sudoku_model(valid_from, q_halt), batch, 6, adaptive=True, accept=rules_check("sudoku"))
+    valid = run_steps(scripted_sudoku_model(valid_from, q_halt), batch, 6, adaptive=True, accept=rules_check(SUDOKU))
     assert valid.steps.tolist() == [3, 1, 6, 6]
     answers = valid.preds.numpy()
     assert sudoku_validity(batch["inputs"].numpy(), answers).tolist() == [True, True, False, True]
@@ -129,6 +139,6 @@ def test_valid_halting_waits_until_the_answer_keeps_the_rules():
         6,
         adaptive=True,
         halt_threshold=10,
-        accept=rules_check("sudoku"),
+        accept=rules_check(SUDOKU),
     )
     assert patient.steps.tolist() == [6, 6, 6, 6]

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tests.eval.fixtures import arc_tasks
-from trm.data.arc import GRID_SIZE, encode_grid, variant_name
-from trm.data.grids import IDENTITY, Transform, apply_transform
 from trm.errors import DataError
-from trm.eval.arc import FILLER_GRID, ArcScorer, to_original, validate_submission, vote, write_submission
+from trm.eval.arc import FILLER_GRID, ArcScorer, validate_submission, vote, write_submission
+from trm.tasks.arc import GRID_SIZE, encode_grid, to_original, variant_name
+from trm.tasks.grids import IDENTITY, Transform
 
 TRANSFORMS = [IDENTITY, Transform(1, (0, 2, 3, 4, 5, 6, 7, 8, 9, 1)), Transform(6, (0, 9, 8, 7, 6, 5, 4, 3, 2, 1))]
 SURE, UNSURE = 3.0, -3.0  # q_halt logits
@@ -29,8 +29,8 @@ def identifier(scorer: ArcScorer, task_id: str, transform: Transform) -> int:
 
 def predict(scorer: ArcScorer, task_id: str, transform: Transform, test_input, answer, q: float = SURE) -> None:
     """Feed one prediction the way the model makes it: on the variant's canvas."""
-    canvas = encode_grid(apply_transform(np.array(test_input, np.uint8), transform)).ravel()
-    pred = encode_grid(apply_transform(np.array(answer, np.uint8), transform)).ravel()
+    canvas = encode_grid(transform.apply(np.array(test_input, np.uint8))).ravel()
+    pred = encode_grid(transform.apply(np.array(answer, np.uint8))).ravel()
     scorer.add(identifier(scorer, task_id, transform), canvas, pred, q)
 
 
@@ -123,7 +123,7 @@ def test_an_empty_crop_becomes_a_filler_grid_in_the_submission():
 )
 def test_crop_and_inverse_transform_recover_the_grid_from_any_variant(grid, dihedral, colours):
     transform = Transform(dihedral, (0, *colours))
-    canvas = encode_grid(apply_transform(grid, transform))
+    canvas = encode_grid(transform.apply(grid))
     assert np.array_equal(to_original(canvas, transform), grid)
 
 

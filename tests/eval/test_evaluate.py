@@ -16,8 +16,10 @@ from trm.errors import CheckpointError, ConfigError
 from trm.eval import evaluate, validate_submission
 from trm.eval.adaptive import RunResult, run_steps
 from trm.eval.arc import read_test_puzzles
-from trm.eval.metrics import rules_check, sudoku_validity
+from trm.eval.metrics import rules_check
 from trm.model import load_model, save_model
+from trm.tasks import SUDOKU
+from trm.tasks.sudoku import validity as sudoku_validity
 
 SUDOKU_MODEL = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
 
@@ -155,7 +157,8 @@ def test_valid_halting_counts_the_steps_and_stops_only_on_answers_that_keep_the_
     assert valid.halt == "valid" and valid.to_json()["halt"] == "valid"
     assert valid.supervision_steps == round(valid.mean_steps * 24) < fixed.supervision_steps == 24 * 16
     assert valid.mean_steps >= adaptive.mean_steps and valid.valid_rate >= adaptive.valid_rate
-    assert fixed.capped_rate is None and 0 <= valid.capped_rate <= 1 and "ran to the step cap" in valid.table()
+    assert fixed.capped_rate is None and "ran to the step cap" in valid.table()
+    assert valid.capped_rate < 1 and 16 * valid.capped_rate <= valid.mean_steps  # a capped puzzle took 16 steps
     assert len(valid.exact_accuracy_per_step) == 16
     # The halting loop itself: every puzzle that stopped before the cap stopped on a valid answer
     # its halting head was sure of.
@@ -165,7 +168,7 @@ def test_valid_halting_counts_the_steps_and_stops_only_on_answers_that_keep_the_
         "puzzle_identifiers": torch.zeros(24, dtype=torch.long),
     }
     model = load_model(SUDOKU_MODEL)
-    result = run_steps(model, batch, 16, adaptive=True, accept=rules_check("sudoku"))
+    result = run_steps(model, batch, 16, adaptive=True, accept=rules_check(SUDOKU))
     early = (result.steps < 16).numpy()
     assert early.any() and (result.q_halt.numpy()[early] > 0).all()
     assert sudoku_validity(split.inputs, result.preds.numpy())[early].all()
@@ -258,3 +261,55 @@ def test_a_shipped_model_reports_to_the_working_directory_not_into_the_package(t
     (tmp_path / "mine").mkdir()
     own = default_report_path(str(tmp_path / "mine"), "data/sudoku-test-40", "test", "fixed", None)
     assert own == tmp_path / "mine" / "eval" / "sudoku-test-40-test-fixed" / "report.json"
+
+
+# ---------------------------------------------------------------------- exactness with a trained model
+
+
+@pytest.fixture(scope="module")
+def card_28_givens(tmp_path_factory):
+    """The shipped Sudoku model's hardest held-out set, as its model card builds it (card.json)."""
+    from trm.data.build import build_dataset as build_sudoku_dataset
+    from trm.data.sudoku import SudokuSource as SudokuBuildConfig
+
+    card = json.loads((SUDOKU_MODEL / "card.json").read_text())
+    spec = card["datasets"]["data/sudoku-test-28"]
+    out = tmp_path_factory.mktemp("card") / "sudoku-test-28"
+    build_sudoku_dataset(SudokuBuildConfig(output=out, **spec), progress=False)
+    return card["data"]["data/sudoku-test-28"], out
+
+
+def test_evaluation_of_a_trained_model_counts_exactly_what_its_rollouts_predict(card_28_givens):
+    """On 28-given puzzles the shipped model is right on 6% after one step and 97% after 16, so
+    every per-step count depends on each puzzle's own predictions. Batches of 48 leave a short
+    last batch (300 = 6 x 48 + 12); the direct computation runs the same batches."""
+    stated, data = card_28_givens
+    count, batch_size = 300, 48
+    report = evaluate(SUDOKU_MODEL, data, halt="fixed", limit=count, batch_size=batch_size, progress=False)
+
+    model = load_model(SUDOKU_MODEL)
+    arrays = read_dataset(data, "test").sets["all"]
+    inputs = torch.from_numpy(arrays.inputs[:count].astype(np.int64))
+    labels = torch.from_numpy(arrays.labels[:count].astype(np.int64))
+    preds, q_halt = [], []
+    with torch.no_grad():
+        for rows in torch.arange(count).split(batch_size):
+            batch = {"inputs": inputs[rows], "puzzle_identifiers": torch.zeros(len(rows), dtype=torch.long)}
+            out = model.rollout(batch)
+            preds.append(out["preds"])
+            q_halt.append(out["q_halt_logits"][-1])
+    preds, q_halt = torch.cat(preds, dim=1), torch.cat(q_halt)  # (16, 300, 81), (300,)
+    right = preds == labels  # Sudoku labels every cell
+    exact = right.all(-1)  # (16, 300)
+
+    assert report.num_examples == count
+    assert [round(a * count) for a in report.exact_accuracy_per_step] == exact.sum(-1).tolist()
+    assert report.exact_accuracy * count == pytest.approx(int(exact[-1].sum()), abs=1e-9)
+    assert report.token_accuracy == pytest.approx(right[-1].double().mean().item(), abs=1e-12)
+    assert report.halting_accuracy * count == pytest.approx(int(((q_halt >= 0) == exact[-1]).sum()), abs=1e-9)
+    valid = sudoku_validity(arrays.inputs[:count], preds[-1].numpy())
+    assert report.valid_rate * count == pytest.approx(int(valid.sum()), abs=1e-9)
+    # ... and these 300 puzzles are a sample of the card's 1,000: its figures within 3 standard errors.
+    for k in (1, 2, 4, 16):
+        p = stated["fixed_exact_per_step"][k - 1]
+        assert abs(report.exact_accuracy_per_step[k - 1] - p) <= 3 * (p * (1 - p) / count) ** 0.5 + 1e-9, k

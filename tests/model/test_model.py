@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from trm.config import PRESETS, ModelConfig, model_config_from_preset
+from trm.config import ModelConfig, make_config
 from trm.errors import ConfigError
 from trm.model import TRM, act_loss
+from trm.train.config import CONFIGS, load_train_config
 
 SMALL = dict(vocab_size=11, seq_len=16, hidden_size=32, num_heads=2, T=2, n=2, N_sup=4,
              halt_exploration_prob=0.0)
@@ -179,18 +180,13 @@ def test_bfloat16_forward_stays_close_to_float32():
 
 
 @pytest.mark.parametrize(
-    "preset, low, high",
-    [("trm-mlp-sudoku", 4.5e6, 5.5e6), ("trm-att-sudoku", 6.5e6, 7.5e6), ("hrm-sudoku", 26e6, 28.5e6),
-     ("direct-sudoku", 26e6, 28.5e6)],
+    "config, low, high",
+    [("sudoku-extreme-mlp.yaml", 4.5e6, 5.5e6), ("sudoku-extreme-att.yaml", 6.5e6, 7.5e6),
+     ("baselines/hrm-sudoku.yaml", 26e6, 28.5e6), ("baselines/direct-sudoku.yaml", 26e6, 28.5e6)],
 )
-def test_paper_parameter_counts(preset, low, high):
-    count = TRM(model_config_from_preset(preset)).num_parameters()
+def test_paper_parameter_counts(config, low, high):
+    count = TRM(load_train_config(CONFIGS / config).model).num_parameters()
     assert low < count < high, count
-
-
-def test_every_preset_is_a_valid_config():
-    for name in PRESETS:
-        model_config_from_preset(name)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +201,7 @@ def test_every_preset_is_a_valid_config():
 )
 def test_bad_config_names_the_field(values, message):
     with pytest.raises(ConfigError, match=message):
-        model_config_from_preset("trm-att-sudoku", **values)
+        make_config(ModelConfig, values)
 
 
 @pytest.mark.slow

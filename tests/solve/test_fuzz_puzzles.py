@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from tests.eval.fixtures import MAZE, PUZZLE, tiny_model
 from trm.cli import main
-from trm.data import maze
 from trm.errors import TRMError
 from trm.model import save_model
 from trm.solve import read_puzzles
-from trm.solve.solve import Puzzle, parse_maze
+from trm.tasks import ARC, SUDOKU, Puzzle, maze
+from trm.tasks import MAZE as MAZE_TASK
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -36,16 +36,16 @@ json_values = st.recursive(
 
 def check_puzzle(puzzle: Puzzle) -> None:
     """What a reader promises about the puzzles it returns."""
-    if puzzle.task == "sudoku":
+    if puzzle.task is SUDOKU:
         assert puzzle.grid.shape == (9, 9) and puzzle.grid.min() >= 0 and puzzle.grid.max() <= 9
         for unit in [*puzzle.grid, *puzzle.grid.T]:
             given_digits = unit[unit > 0]
             assert len(set(given_digits.tolist())) == len(given_digits)
-    elif puzzle.task == "maze":
+    elif puzzle.task is MAZE_TASK:
         assert puzzle.grid.ndim == 2 and puzzle.grid.shape[0] == puzzle.grid.shape[1]
         assert (puzzle.grid == maze.START).sum() == 1 and (puzzle.grid == maze.GOAL).sum() == 1
     else:
-        assert puzzle.task == "arc" and puzzle.grid.ndim == 2 and puzzle.grid.max() <= 9
+        assert puzzle.task is ARC and puzzle.grid.ndim == 2 and puzzle.grid.max() <= 9
 
 
 def read_or_refuse(source) -> None:
@@ -70,7 +70,7 @@ def test_any_puzzle_string_is_read_or_refused_cleanly(text, tmp_path, monkeypatc
 @given(text=maze_text | any_text)
 def test_any_maze_text_is_read_or_refused_cleanly(text):
     try:
-        puzzle = parse_maze(text)
+        puzzle = MAZE_TASK.parse(text)
     except TRMError:
         return
     check_puzzle(puzzle)

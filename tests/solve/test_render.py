@@ -5,19 +5,13 @@ import pytest
 from PIL import Image
 
 from tests.eval.fixtures import MAZE, PUZZLE, SOLUTION, maze_grid
-from trm.data import maze
 from trm.errors import ConfigError
 from trm.solve import Puzzle, Solution, Step
-from trm.solve.render import (
-    ARC_COLOURS,
-    format_solution,
-    format_steps,
-    save_picture,
-    side_by_side,
-    sudoku_lines,
-    visible_width,
-)
-from trm.solve.solve import parse_sudoku
+from trm.solve.render import format_solution, format_steps, save_picture, side_by_side, visible_width
+from trm.tasks import ARC, SUDOKU, maze
+from trm.tasks import MAZE as MAZE_TASK
+from trm.tasks.arc import COLOURS as ARC_COLOURS
+from trm.tasks.sudoku import terminal_lines as sudoku_lines
 
 
 def digits(text: str) -> np.ndarray:
@@ -30,7 +24,7 @@ def sudoku_solution() -> Solution:
     wrong[0, 2] = wrong[0, 3]
     trajectory = [Step(wrong, 0.1), Step(answer, 0.9)]
     return Solution(
-        parse_sudoku(PUZZLE), answer, steps=2, confidence=0.9, trajectory=trajectory, valid=True, attempts=[answer]
+        SUDOKU.parse(PUZZLE), answer, steps=2, confidence=0.9, trajectory=trajectory, valid=True, attempts=[answer]
     )
 
 
@@ -70,7 +64,7 @@ def test_maze_and_arc_text():
     path = grid.copy()
     path[0, 1:4] = maze.PATH
     solution = Solution(
-        Puzzle("maze", grid, "maze.txt"),
+        Puzzle(MAZE_TASK, grid, "maze.txt"),
         path,
         1,
         0.5,
@@ -82,7 +76,7 @@ def test_maze_and_arc_text():
     assert "Sooo#" in text and "NOT a solution: the marked cells do not connect S to G" in text
     arc_grid = np.array([[0, 1], [2, 3]], np.uint8)
     arc = Solution(
-        Puzzle("arc", arc_grid, "task t", label=arc_grid),
+        Puzzle(ARC, arc_grid, "task t", label=arc_grid),
         arc_grid,
         1,
         0.7,
@@ -110,7 +104,7 @@ def test_pictures_are_png_sheets_or_gif_animations(tmp_path):
 
 def test_arc_pictures_use_the_viewer_palette_and_grids_of_any_size(tmp_path):
     small, large = np.array([[1]], np.uint8), np.full((3, 4), 2, np.uint8)
-    solution = Solution(Puzzle("arc", large, "t"), small, 2, 0.5, [Step(small, 0.2), Step(large, 0.5)])
+    solution = Solution(Puzzle(ARC, large, "t"), small, 2, 0.5, [Step(small, 0.2), Step(large, 0.5)])
     with Image.open(save_picture(solution, tmp_path / "arc.png")) as image:
         colours = {c for _, c in image.convert("RGB").getcolors(1 << 16)}
     assert ARC_COLOURS[1] in colours and ARC_COLOURS[2] in colours

@@ -21,16 +21,18 @@ from tests.eval.fixtures import (
     write_arc_dataset,
 )
 from trm.cli import main
-from trm.data import sudoku
 from trm.errors import CheckpointError, ConfigError, DataError
 from trm.model import save_model
 from trm.solve import Puzzle, read_puzzles, solve
-from trm.solve.solve import parse_maze
+from trm.tasks import MAZE as MAZE_TASK
+from trm.tasks import SUDOKU
+from trm.tasks.sudoku import to_digits, to_tokens
 
 SUDOKU_MODEL = Path(trm.__file__).parent / "pretrained" / "sudoku-9x9"
 README_PUZZLE = PUZZLE  # README's own example
 # trm.solve.solve is also the name of the function trm.solve exports; take the module.
 solve_module = importlib.import_module("trm.solve.solve")
+puzzles_module = importlib.import_module("trm.solve.puzzles")
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +66,11 @@ def test_a_sudoku_is_solved_with_adaptive_halting():
     assert solution.valid is False and solution.problem  # a random model does not solve Sudoku
     # The answer is the rollout's at the step the sample halted.
     batch = {
-        "inputs": torch.from_numpy(sudoku.encode(solution.puzzle.grid).reshape(1, 81).astype(np.int64)),
+        "inputs": torch.from_numpy(to_tokens(solution.puzzle.grid).reshape(1, 81).astype(np.int64)),
         "puzzle_identifiers": torch.zeros(1, dtype=torch.int32),
     }
     preds = model.rollout(batch, 6)["preds"][solution.steps - 1, 0].numpy()
-    assert np.array_equal(sudoku.decode(preds).reshape(9, 9), solution.answer)
+    assert np.array_equal(to_digits(preds).reshape(9, 9), solution.answer)
 
 
 def test_fixed_halting_runs_every_step_even_beyond_n_sup():
@@ -78,7 +80,7 @@ def test_fixed_halting_runs_every_step_even_beyond_n_sup():
 
 def test_mazes_are_read_from_text_files(maze_file, runs):
     [solution] = solve(runs["maze"], maze_file)
-    assert solution.answer.shape == (5, 5) and solution.puzzle.task == "maze"
+    assert solution.answer.shape == (5, 5) and solution.puzzle.task is MAZE_TASK
     assert solution.valid is (solution.problem is None)
     one_line = maze_file.with_name("line.txt")
     one_line.write_text("".join(MAZE))
@@ -133,7 +135,7 @@ def test_bad_sudokus_are_refused(text, message):
 )
 def test_bad_mazes_are_refused(rows, message):
     with pytest.raises(DataError, match=message):
-        parse_maze("\n".join(rows))
+        MAZE_TASK.parse("\n".join(rows))
 
 
 @pytest.mark.parametrize(
@@ -164,15 +166,15 @@ def test_checkpoints_for_another_task_or_size_are_refused(runs, maze_file, tmp_p
         solve(runs["maze"], PUZZLE)
     big = tmp_path / "big.txt"
     big.write_text("\n".join(["S" + " " * 8] + [" " * 9] * 7 + [" " * 8 + "G"]))
-    with pytest.raises(CheckpointError, match=r"solves 5x5 mazes .* is 9x9"):
+    with pytest.raises(CheckpointError, match=r"solves Maze puzzles of 25 tokens .* is 9x9"):
         solve(runs["maze"], big)
     with pytest.raises(CheckpointError, match="vocab_size 7 and seq_len 10 match no puzzle"):
         solve(runs["other"], PUZZLE)
 
 
 def test_puzzle_objects_are_accepted():
-    grid = sudoku.parse_puzzle(PUZZLE).reshape(9, 9)
-    [solution] = solve(tiny_model(11, 81), Puzzle("sudoku", grid, "mine"), max_steps=2)
+    grid = SUDOKU.parse(PUZZLE).grid
+    [solution] = solve(tiny_model(11, 81), Puzzle(SUDOKU, grid, "mine"), max_steps=2)
     assert solution.puzzle.name == "mine"
 
 
@@ -258,9 +260,8 @@ def test_the_readme_puzzle_is_never_answered_with_a_broken_grid(dtype, capsys):
     out = capsys.readouterr().out
     if status == 0:
         answer = re.search(r"^answer: (\d{81})$", out, re.M).group(1)
-        assert "valid solution: yes" in out and sudoku.is_valid_solution(
-            np.array([int(c) for c in answer]), sudoku.parse_puzzle(README_PUZZLE)
-        )
+        puzzle = SUDOKU.parse(README_PUZZLE)
+        assert "valid solution: yes" in out and SUDOKU.verify(puzzle, SUDOKU.parse(answer).grid) is None
     else:
         assert status == 1 and re.search(r"NOT a solution: (row|column|box) \d repeats \d|the given", out)
     [valid] = solve(SUDOKU_MODEL, README_PUZZLE, forward_dtype=dtype)
@@ -311,7 +312,7 @@ def test_directories_binary_special_and_unreadable_files_are_refused(tmp_path, m
             read_puzzles("/dev/null")
     big = tmp_path / "big.json"
     big.write_text("{}" + " " * 2000)
-    monkeypatch.setattr(solve_module, "MAX_PUZZLE_FILE_BYTES", 1000)
+    monkeypatch.setattr(puzzles_module, "MAX_PUZZLE_FILE_BYTES", 1000)
     with pytest.raises(DataError, match=r"big.json: is 0 MiB; a puzzle file .* is expected to be at most 0 MiB"):
         read_puzzles(big)
     locked = tmp_path / "locked.txt"
@@ -326,20 +327,20 @@ def test_directories_binary_special_and_unreadable_files_are_refused(tmp_path, m
 
 
 def test_maze_files_may_have_blank_lines_around_the_maze(tmp_path):
-    expected = parse_maze("\n".join(MAZE)).grid
+    expected = MAZE_TASK.parse("\n".join(MAZE)).grid
     padded = tmp_path / "padded.txt"
     padded.write_text("\n\n  \n" + "\r\n".join(MAZE) + "\r\n\n   \n")
     assert np.array_equal(read_puzzles(padded)[0].grid, expected)
     # A line of spaces as wide as the maze is a row of open cells, not a blank line.
     open_top = ["     ", "S   #", "### #", "#   #", "#   G"]
-    assert (parse_maze("\n".join(open_top) + "\n").grid[0] == parse_maze("\n".join(MAZE)).grid[0, 1]).all()
+    assert (MAZE_TASK.parse("\n".join(open_top) + "\n").grid[0] == MAZE_TASK.parse("\n".join(MAZE)).grid[0, 1]).all()
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
         ('{"train": [], "test": [{"input": ' + "[" * 100_000 + "]" * 100_000 + "}]}", "nests too deeply"),
-        ('{"train": [], "test": [{"input": [[' + "9" * 5000 + "]]}]}", "holds a value that cannot be read"),
+        ('{"train": [], "test": [{"input": [[' + "9" * 5000 + "]]}]}", "holds an integer of 5000 digits"),
         ('{"train": 5, "test": [{"input": [[1]]}]}', "'train' must be a list"),
         ('{"train": [], "test": {"input": [[1]]}}', "'test' must be a list"),
         ('\ufeff{"train": [], "test": [{"input": [[1, 10]]}]}', "expected a colour 0..9"),

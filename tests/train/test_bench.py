@@ -52,6 +52,7 @@ def test_bench_report_is_consistent(quick_matmul_rate):
     assert result["fraction_of_matmul_rate"] == pytest.approx(
         result["model_flops_per_s"] / result["matmul_flops_per_s"])
     assert result["threads"] == 1 and result["parameters"] > 0
+    assert result["backend"].startswith("backend ")  # which backend computed, and why
 
 
 def test_bench_cli_prints_the_report_and_json(capsys, tmp_path, quick_matmul_rate):
@@ -60,6 +61,7 @@ def test_bench_cli_prints_the_report_and_json(capsys, tmp_path, quick_matmul_rat
     assert cli_main(["bench", str(config), *TINY, "--steps", "1", "--warmup", "1"]) == 0
     out = capsys.readouterr().out
     assert "examples x sup. steps" in out and "fraction of matmul" in out
+    assert "  backend " in out
     result = json.loads(out.strip().splitlines()[-1])
     assert result["step_seconds"] > 0
 

@@ -22,7 +22,8 @@ from trm.model import TRM
 from trm.model.checkpoint import load_model, save_model
 from trm.train.checkpoint import checkpoint_dirs, first_non_finite, run_lock
 from trm.train.config import dump_config
-from trm.train.loop import Trainer, TrainingDiverged, metrics_up_to, train
+from trm.train.loop import Trainer, TrainingDiverged, train
+from trm.train.metrics_log import metrics_up_to
 from trm.train.optim import AdamATan2
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ import torch
 import torch.multiprocessing as mp
 import yaml
 
-from trm.data.sudoku import SudokuBuildConfig, build_sudoku_dataset
+from trm.data.build import build_dataset as build_sudoku_dataset
+from trm.data.sudoku import SudokuSource as SudokuBuildConfig
 from trm.model import TRM
 from trm.train.checkpoint import checkpoint_dirs
 from trm.train.config import load_train_config
@@ -109,6 +110,28 @@ def test_run_directory_layout_and_checkpoint_pruning(sudoku_data, tmp_path):
         train(tiny_config(sudoku_data, run))
 
 
+def test_training_evaluates_as_trm_eval_does(sudoku_data, tmp_path):
+    """One evaluation path: the test metrics a run writes are `trm eval`'s report on the
+    checkpoint saved at that step (the EMA weights), with the same limit and batches."""
+    from trm.eval import evaluate
+
+    run = tmp_path / "run"
+    train(tiny_config(sudoku_data, run, "data.eval_limit=30", "eval_batch_size=7"))
+    written = [m for m in read_metrics(run) if "test/count" in m][-1]
+    assert written["step"] == 12 and checkpoint_dirs(run)[-1].name == "step_00000012"
+    report = evaluate(checkpoint_dirs(run)[-1], sudoku_data, limit=30, batch_size=7, progress=False)
+    assert written == {
+        "step": 12,
+        "test/count": 30,
+        "test/exact_accuracy": report.exact_accuracy,
+        "test/accuracy": report.token_accuracy,
+        "test/q_halt_accuracy": report.halting_accuracy,
+        "test/valid_rate": report.valid_rate,
+        **{f"test/exact_accuracy@{k}": a for k, a in enumerate(report.exact_accuracy_per_step, start=1)},
+    }
+    assert 0 < report.token_accuracy < 1  # a partly trained model: the comparison has something to compare
+
+
 def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(sudoku_data, tmp_path, monkeypatch):
     run = tmp_path / "run"
     original = TRM.step
@@ -157,15 +180,33 @@ def test_two_gloo_processes_match_one_process(sudoku_data, tmp_path):
         torch.testing.assert_close(w1[key], w2[key], atol=1e-5, rtol=1e-4)
 
 
-CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+# The paper's parameter counts (trm-spec section 8: TRM-MLP 5M, TRM-Att 7M, HRM and direct
+# prediction 27M), at Sudoku's vocabulary and length, without the puzzle-embedding table.
+PAPER_SIZES = {
+    "sudoku-extreme-mlp.yaml": (4.5e6, 5.5e6),
+    "sudoku-extreme-att.yaml": (6.5e6, 7.5e6),
+    "maze-hard.yaml": (6.5e6, 7.5e6),
+    "arc-agi-1.yaml": (6.5e6, 7.5e6),
+    "baselines/hrm-sudoku.yaml": (26e6, 28.5e6),
+    "baselines/direct-sudoku.yaml": (26e6, 28.5e6),
+}
 
 
-def test_configs_exist():
-    assert CONFIGS, "the repository ships YAML configs"
+@pytest.mark.parametrize("name", PAPER_SIZES)
+def test_the_paper_configs_have_the_papers_parameter_counts(name):
+    low, high = PAPER_SIZES[name]
+    with torch.device("meta"):
+        count = TRM(load_train_config(REPO / "configs" / name).model).num_parameters()
+    assert low < count < high, count
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
-def test_every_shipped_config_loads_and_builds_its_model(path):
-    config = load_train_config(path)
-    model = TRM(config.model)
-    assert model.num_parameters() > 0
+def test_trm_info_lists_every_shipped_config_with_its_models_size(capsys):
+    from trm.cli import main
+
+    assert main(["info"]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[2:]}
+    paths = sorted((REPO / "configs").rglob("*.yaml"))
+    assert sorted(rows) == sorted(p.relative_to(REPO / "configs").as_posix() for p in paths)
+    for path in paths:
+        count = TRM(load_train_config(path).model).num_parameters()  # built for real, on the CPU
+        assert rows[path.relative_to(REPO / "configs").as_posix()] == f"{count / 1e6:.2f}M", path

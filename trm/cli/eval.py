@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from trm.config import HALT_MODES, HALT_THRESHOLD
+
 EVAL_EXAMPLES = """\
 examples:
   trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000
@@ -74,7 +76,7 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> No
     )
     default = f"default: {halt_default}" if halt_default else "default: valid for Sudoku and Maze, adaptive for ARC"
     parser.add_argument(
-        "--halt", choices=("fixed", "adaptive", "valid"), default=halt_default, help=f"{HALT_HELP} ({default})"
+        "--halt", choices=HALT_MODES, default=halt_default, help=f"{HALT_HELP} ({default})"
     )
     parser.add_argument(
         "--max-steps",
@@ -86,7 +88,7 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> No
     parser.add_argument(
         "--halt-threshold",
         type=_threshold,
-        default=0.0,
+        default=HALT_THRESHOLD,
         metavar="Q",
         help="adaptive, valid: halt when q_halt > Q (default: %(default)s, the rule the model was trained with); "
         "higher waits for more confidence. Example: --halt-threshold 2",
@@ -133,6 +135,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--submission", metavar="PATH", help="ARC: the Kaggle submission (default: submission.json beside the report)"
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument(
+        "--backend", choices=("auto", "default", "onednn"), default="auto",
+        help="kernels for the model's products (trm/backends): auto times default and onednn (x86-64 CPUs) on "
+        "the model's shape and keeps the faster (default: %(default)s)",
+    )
     ev.set_defaults(run=run_eval)
 
     so = sub.add_parser(
@@ -165,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def default_report_path(
-    checkpoint: str, data: str, split: str, halt: str, max_steps: int | None, threshold: float = 0.0
+    checkpoint: str, data: str, split: str, halt: str, max_steps: int | None, threshold: float = HALT_THRESHOLD
 ) -> Path:
     """CHECKPOINT/eval/<data>-<split>-<halt>[-k<K>][-q<Q>]/report.json.
 
@@ -209,7 +216,7 @@ def _write(option: str, path: Path, write: Callable[[Path], object]) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from trm.allocator import reuse_freed_memory
+    from trm.backends import reuse_freed_memory
     from trm.eval.arc import write_submission
     from trm.eval.evaluate import evaluate, write_report
 
@@ -228,6 +235,7 @@ def run_eval(args: argparse.Namespace) -> None:
         device=args.device,
         progress=not args.quiet,
         forward_dtype=args.dtype,
+        backend=args.backend,
     )
     print(report.table())
     output = (

@@ -10,9 +10,9 @@ from trm.cli.eval import _positive
 def register(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser(
         "info",
-        help="print the paper's model configurations and their parameter counts",
-        description="Build each of the paper's configurations (trm-spec section 8) and print its "
-        "parameter count (trained weights, without the puzzle-embedding table).",
+        help="print the shipped configs' models and their parameter counts",
+        description="Read each shipped YAML config (configs/: the paper's runs, ablations, baselines, CPU "
+        "recipes) and print its model's parameter count (trained weights, without the puzzle-embedding table).",
     )
     info.set_defaults(run=run_info)
 
@@ -57,15 +57,22 @@ def _positive_minutes(text: str) -> float:
 
 
 def run_info(args: argparse.Namespace) -> None:
-    from trm.config import PRESETS, model_config_from_preset
-    from trm.model import TRM
+    import torch
 
-    print(f"{'preset':<16} {'parameters':>12}  T  n  layers  mixer      latent")
-    for name in PRESETS:
-        cfg = model_config_from_preset(name)
-        layers = f"{cfg.num_layers}+{cfg.y_layers}" if cfg.separate_nets else str(cfg.num_layers)
-        count = TRM(cfg).num_parameters()
-        print(f"{name:<16} {count / 1e6:>11.2f}M  {cfg.T}  {cfg.n}  {layers:<6}  {cfg.mixer:<9}  {cfg.latent}")
+    from trm.model import TRM
+    from trm.train.config import CONFIGS, load_train_config, shipped_configs
+
+    print(f"The model of each shipped config ({CONFIGS}), at its vocab_size and seq_len (training takes "
+          "them from the dataset; they change only the embedding and output rows)")
+    print(f"{'config':<36} {'parameters':>10}  {'D':>3}  T  n  layers  mixer      latent")
+    for path in shipped_configs():
+        cfg = load_train_config(path).model
+        with torch.device("meta"):  # shapes only: nothing allocated, nothing initialised
+            count = TRM(cfg).num_parameters()
+        layers = f"{cfg.num_layers}+{cfg.y_layers or cfg.num_layers}" if cfg.separate_nets else str(cfg.num_layers)
+        name = path.relative_to(CONFIGS).as_posix()
+        print(f"{name:<36} {count / 1e6:>9.2f}M  {cfg.hidden_size:>3}  {cfg.T}  {cfg.n}  {layers:<6}  "
+              f"{cfg.mixer:<9}  {cfg.latent}")
 
 
 def run_demo(args: argparse.Namespace) -> None:

@@ -77,7 +77,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     from trm.errors import ConfigError
     from trm.train.config import load_train_config
-    from trm.train.loop import TrainingInterrupted, resume_config, train
+    from trm.train.loop import train
+    from trm.train.resume import resume_config
+    from trm.train.signals import TrainingInterrupted
 
     if args.resume:
         config = resume_config(args.resume, ([args.config] if args.config else []) + args.overrides)

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trm.config import IGNORE_LABEL_ID
 from trm.data.format import DatasetMetadata, PuzzleSet, Split
 from trm.errors import CheckpointError, ConfigError, DataError
-
-IGNORE_LABEL_ID = -100  # what the loss ignores; the dataset's ignore_label_id becomes this
 
 
 def _local_batch_size(global_batch_size: int, rank: int, world_size: int) -> int:

@@ -1,18 +1,14 @@
-"""Sudoku 9x9: encoding, parsing, augmentation and the dataset builder (trm-spec sections 1, 6, 7).
+"""Sudoku datasets: the sources of puzzles and the task's part of the dataset builder.
 
-A puzzle is a flat array of 81 digits, row by row, 0 = blank. On disk every digit d becomes
-token d + 1, so the vocabulary is 11 (0 = PAD, which is also the ignored label) and every
-example has puzzle identifier 0, exactly as the reference builder writes Sudoku-Extreme.
-
-Sources of puzzles: the Sudoku-Extreme CSV files (from the Hugging Face hub or local), a text
-file of puzzles such as Gordon Royle's 49,151 17-clue puzzles (solved here), or our generator.
+Sources: the Sudoku-Extreme CSV files (from the Hugging Face hub or local), a text file of
+puzzles such as Gordon Royle's 49,151 17-clue puzzles (solved here), or our generator
+(`trm.data.sudoku_solver`). Every example has puzzle identifier 0, exactly as the reference
+builder writes Sudoku-Extreme; the tokens and symmetries are the task's (`trm.tasks.sudoku`).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,60 +16,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.data.format import SPLITS, PuzzleSet, SetBuilder, Split, check_output, make_metadata, write_dataset
+from trm.data.build import Built, Encoded
+from trm.data.format import BLANK_IDENTIFIER, PuzzleSet, SetBuilder
 from trm.errors import ConfigError, DataError
+from trm.files import SPLITS
+from trm.tasks.sudoku import SEQ_LEN, VOCAB_SIZE, grids_from_strings, random_transforms, to_tokens, valid_solutions
 
-SEQ_LEN = 81
-VOCAB_SIZE = 11  # PAD + digits 0..9
-IGNORE_LABEL_ID = 0
-IDENTIFIERS = ["<blank>"]
-
+IDENTIFIERS = [BLANK_IDENTIFIER]
 CSV_HEADER = ["source", "question", "answer", "rating"]
 HF_REPO = "sapientinc/sudoku-extreme"
 SOURCES = ("hf", "csv", "royle17", "generate")
 DEFAULT_GENERATED = 1000  # puzzles per split for `generate` when no size is given
 DEFAULT_HELD_OUT = 1000  # test puzzles split off a single-file source when no size is given
-
-
-def encode(digits: np.ndarray) -> np.ndarray:
-    """Digits 0..9 (0 = blank) -> tokens 1..10; token 0 stays free for PAD."""
-    return np.asarray(digits).astype(np.uint8) + 1
-
-
-def decode(tokens: np.ndarray) -> np.ndarray:
-    """Tokens -> digits; a PAD token (never a valid prediction) reads as a blank."""
-    return np.maximum(np.asarray(tokens).astype(np.int16) - 1, 0).astype(np.int8)
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing
-
-
-def _grids_from_strings(
-    strings: list[str], where: Callable[[int], str], field: str, blanks: bool
-) -> np.ndarray:
-    """Turn 81-character strings into an N x 81 digit array; `where(i)` names string i in errors."""
-    expected = "digits 1-9 and '.' or '0' for blanks" if blanks else "digits 1-9"
-    for i, text in enumerate(strings):
-        if len(text) != SEQ_LEN:
-            raise DataError(f"{where(i)}: {field} has {len(text)} characters, expected 81 ({expected})")
-    if not strings:
-        return np.zeros((0, SEQ_LEN), dtype=np.int8)
-    # Non-ASCII characters become '?' one for one, so positions still match the text.
-    raw = np.frombuffer("".join(strings).encode("ascii", errors="replace"), dtype=np.uint8).reshape(
-        -1, SEQ_LEN
-    )
-    digits = np.where(raw == ord("."), ord("0"), raw).astype(np.int16) - ord("0")
-    bad = (digits < 0) | (digits > 9) | ((digits == 0) & (not blanks))
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataError(f"{where(i)}: {field} has {strings[i][j]!r} at position {j + 1}, expected {expected}")
-    return digits.astype(np.int8)
-
-
-def parse_puzzle(text: str, where: str = "puzzle") -> np.ndarray:
-    """One puzzle string of 81 characters ('.' or '0' = blank) -> 81 digits."""
-    return _grids_from_strings([text.strip()], lambda _: where, "puzzle", blanks=True)[0]
 
 
 def read_puzzle_file(path: str | Path) -> tuple[np.ndarray, list[int]]:
@@ -96,100 +50,7 @@ def read_puzzle_file(path: str | Path) -> tuple[np.ndarray, list[int]]:
         numbers.append(number)
     if not texts:
         raise DataError(f"{path}: holds no puzzles (expected lines of 81 characters, '.' or '0' = blank)")
-    return _grids_from_strings(texts, lambda i: f"{path}: line {numbers[i]}", "puzzle", blanks=True), numbers
-
-
-# ---------------------------------------------------------------------------------------------
-# Validity
-
-
-def _valid_solutions(grids: np.ndarray) -> np.ndarray:
-    """For N x 81 grids of digits 1..9: does every row, column and box hold each digit once?"""
-    rows = np.left_shift(1, grids.astype(np.int32) - 1).reshape(-1, 9, 9)
-    cols = rows.transpose(0, 2, 1)
-    boxes = rows.reshape(-1, 3, 3, 3, 3).transpose(0, 1, 3, 2, 4).reshape(-1, 9, 9)
-    # Nine one-hot digits cover all nine bits only if they are all different.
-    return np.all([np.bitwise_or.reduce(unit, axis=2) == 0x1FF for unit in (rows, cols, boxes)], axis=(0, 2))
-
-
-def is_valid_solution(grid: np.ndarray, puzzle: np.ndarray | None = None) -> bool:
-    """True if `grid` is a complete Sudoku solution (and keeps the givens of `puzzle`, if given)."""
-    grid = np.asarray(grid)
-    if grid.size != SEQ_LEN or not np.issubdtype(grid.dtype, np.integer):
-        return False
-    grid = grid.reshape(SEQ_LEN)
-    if grid.min() < 1 or grid.max() > 9 or not _valid_solutions(grid[None])[0]:
-        return False
-    if puzzle is None:
-        return True
-    puzzle = np.asarray(puzzle)
-    if puzzle.size != SEQ_LEN:
-        return False
-    puzzle = puzzle.reshape(SEQ_LEN)
-    return bool(np.all((puzzle == 0) | (puzzle == grid)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Augmentation (trm-spec section 7)
-
-
-@dataclass(frozen=True, eq=False)
-class SudokuTransform:
-    """One symmetry of Sudoku, kept so that it can be undone (for example on a prediction).
-
-    Applied in the reference's order: transpose if `transpose`, then move cells so that
-    new[r, c] = old[row_perm[r], col_perm[c]], then relabel digits d -> digit_map[d].
-    `row_perm` permutes the three bands and the rows inside each band, `col_perm` likewise
-    stacks and columns; `digit_map` permutes 1..9 and keeps 0 (blank). Every such transform
-    maps valid Sudokus to valid Sudokus.
-    """
-
-    digit_map: np.ndarray
-    row_perm: np.ndarray
-    col_perm: np.ndarray
-    transpose: bool
-
-    def apply(self, grids: np.ndarray) -> np.ndarray:
-        """Transform grids of shape (..., 81) or (..., 9, 9); the result has the input's shape."""
-        grids = np.asarray(grids)
-        boards = grids.reshape(*grids.shape[:-1], 9, 9) if grids.shape[-1] == SEQ_LEN else grids
-        if boards.shape[-2:] != (9, 9):
-            raise DataError(f"expected Sudoku grids of shape (..., 81) or (..., 9, 9), got {grids.shape}")
-        if self.transpose:
-            boards = boards.swapaxes(-1, -2)
-        boards = boards[..., self.row_perm[:, None], self.col_perm[None, :]]
-        return self.digit_map.astype(grids.dtype)[boards].reshape(grids.shape)
-
-    def invert(self) -> SudokuTransform:
-        """The transform that undoes this one.
-
-        Undoing "transpose, then permute rows by r and columns by c" is "permute by the
-        inverses, then transpose", which is again of our form with the two inverses swapped.
-        """
-        rows, cols = np.argsort(self.row_perm), np.argsort(self.col_perm)
-        if self.transpose:
-            rows, cols = cols, rows
-        return SudokuTransform(np.argsort(self.digit_map), rows, cols, self.transpose)
-
-    def apply_inverse(self, grids: np.ndarray) -> np.ndarray:
-        return self.invert().apply(grids)
-
-
-def _band_preserving_perms(rng: np.random.Generator, count: int) -> np.ndarray:
-    """`count` permutations of 0..8 that shuffle the three blocks of three and each block."""
-    blocks = rng.permuted(np.tile(np.arange(3), (count, 1)), axis=1)
-    inside = rng.permuted(np.tile(np.arange(3), (count, 3, 1)), axis=2)
-    return (3 * blocks[:, :, None] + inside).reshape(count, 9)
-
-
-def random_transforms(rng: np.random.Generator, count: int) -> list[SudokuTransform]:
-    """`count` random transforms, drawn as the reference draws them (transpose with probability 1/2)."""
-    digits = rng.permuted(np.tile(np.arange(1, 10), (count, 1)), axis=1)
-    digit_maps = np.concatenate([np.zeros((count, 1), dtype=digits.dtype), digits], axis=1)
-    rows = _band_preserving_perms(rng, count)
-    cols = _band_preserving_perms(rng, count)
-    transposes = rng.random(count) < 0.5
-    return [SudokuTransform(digit_maps[i], rows[i], cols[i], bool(transposes[i])) for i in range(count)]
+    return grids_from_strings(texts, lambda i: f"{path}: line {numbers[i]}", "puzzle", blanks=True), numbers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +86,7 @@ def _check_answers(questions: np.ndarray, answers: np.ndarray, where: Callable[[
             f"{where(i)}: the answer has {answers[i, cell]} at row {cell // 9 + 1}, column {cell % 9 + 1} "
             f"where the question gives {questions[i, cell]}"
         )
-    invalid = np.flatnonzero(~_valid_solutions(answers))
+    invalid = np.flatnonzero(~valid_solutions(answers))
     if invalid.size:
         raise DataError(
             f"{where(invalid[0])}: the answer is not a valid Sudoku (a row, column or box repeats a digit)"
@@ -236,8 +97,8 @@ def _parse_csv_rows(path: Path, rows: list[list[str]], lines: list[int]) -> Sudo
     def where(i: int) -> str:
         return f"{path}: line {lines[i]}"
 
-    questions = _grids_from_strings([r[1] for r in rows], where, "question", blanks=True)
-    answers = _grids_from_strings([r[2] for r in rows], where, "answer", blanks=False)
+    questions = grids_from_strings([r[1] for r in rows], where, "question", blanks=True)
+    answers = grids_from_strings([r[2] for r in rows], where, "answer", blanks=False)
     _check_answers(questions, answers, where)
     ratings = np.zeros(len(rows), dtype=np.int64)
     for i, row in enumerate(rows):
@@ -362,8 +223,8 @@ def generate_puzzles(
 
 
 @dataclass(frozen=True)
-class SudokuBuildConfig:
-    """Options of the Sudoku builder; `trm data sudoku --help` explains each."""
+class SudokuSource:
+    """Options of the Sudoku builder (`trm.data.build.build_dataset`); `trm data sudoku --help` explains each."""
 
     source: str
     output: Path
@@ -389,32 +250,42 @@ class SudokuBuildConfig:
         if self.num_aug < 0:
             raise ConfigError(f"num_aug must be 0 or more, got {self.num_aug}")
 
+    def encode(self, progress: bool = True) -> Encoded:
+        """The puzzles of each split (`records`: SudokuPuzzles), train ones with `num_aug` symmetric copies."""
+        # Independent streams, so that e.g. changing --num-aug does not change which puzzles are sampled.
+        source_rng, sample_rng, aug_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(3))
+        train, test = load_puzzles(self, source_rng, progress)
+        if self.source != "generate":
+            train = _subsample(train, self.train_size, sample_rng)
+        for name, puzzles in (("train", train), ("test", test)):
+            if not len(puzzles):
+                raise DataError(
+                    f"no {name} puzzles: the source has none, or --min-difficulty {self.min_difficulty} is too high"
+                )
+        sets = {
+            name: to_puzzle_set(puzzles, num_aug, aug_rng, progress, desc=f"building {name}")
+            for name, puzzles, num_aug in (("train", train, self.num_aug), ("test", test, 0))
+        }
+        return Encoded(sets, IDENTIFIERS, VOCAB_SIZE, SEQ_LEN, records={"train": train, "test": test})
 
-@dataclass(frozen=True)
-class BuildSummary:
-    config: SudokuBuildConfig
-    train: SudokuPuzzles
-    test: SudokuPuzzles
-    seconds: float
-
-    def __str__(self) -> str:
-        c = self.config
-        variants = 1 + c.num_aug
+    def summary(self, built: Built) -> str:
+        train, test = built.records["train"], built.records["test"]
+        variants = 1 + self.num_aug
 
         def difficulty(p: SudokuPuzzles) -> str:
             return f"mean {p.ratings.mean():.1f}, max {p.ratings.max()}" if len(p) else "-"
 
-        scale = "the CSV's rating column" if c.source in ("hf", "csv") else "our solver's backtracks"
+        scale = "the CSV's rating column" if self.source in ("hf", "csv") else "our solver's backtracks"
         return "\n".join(
             [
-                f"Sudoku dataset written to {c.output} (source {c.source}, seed {c.seed})",
-                f"  train: {len(self.train)} puzzles x {variants} variants "
-                + f"(1 + {c.num_aug} augmentations) = {len(self.train) * variants} examples",
-                f"  test:  {len(self.test)} puzzles, not augmented",
+                f"Sudoku dataset written to {self.output} (source {self.source}, seed {self.seed})",
+                f"  train: {len(train)} puzzles x {variants} variants "
+                + f"(1 + {self.num_aug} augmentations) = {len(train) * variants} examples",
+                f"  test:  {len(test)} puzzles, not augmented",
                 f"  seq_len {SEQ_LEN}, vocab {VOCAB_SIZE} (0 = PAD, digit d = token d + 1), "
                 + f"{len(IDENTIFIERS)} puzzle identifier",
-                f"  difficulty ({scale}): train {difficulty(self.train)}; test {difficulty(self.test)}",
-                f"  took {self.seconds:.1f} s",
+                f"  difficulty ({scale}): train {difficulty(train)}; test {difficulty(test)}",
+                f"  took {built.seconds:.1f} s",
             ]
         )
 
@@ -444,7 +315,7 @@ def _hold_out(
 
 
 def load_puzzles(
-    config: SudokuBuildConfig, rng: np.random.Generator, progress: bool = True
+    config: SudokuSource, rng: np.random.Generator, progress: bool = True
 ) -> tuple[SudokuPuzzles, SudokuPuzzles]:
     """The train and test puzzles of the chosen source, filtered by difficulty (not yet subsampled)."""
     if config.source == "generate":
@@ -482,172 +353,6 @@ def to_puzzle_set(
         pair = np.stack([question, answer])
         variants = [pair] + [t.apply(pair) for t in random_transforms(rng, num_aug)]
         for q, a in variants:
-            builder.add_puzzle(encode(q), encode(a), identifier=0)
+            builder.add_puzzle(to_tokens(q), to_tokens(a), identifier=0)
         builder.end_group()
     return builder.build()
-
-
-def build_sudoku_dataset(config: SudokuBuildConfig, progress: bool = True) -> BuildSummary:
-    """Build train/ and test/ in the reference format; nothing is left at the output on failure."""
-    start = time.perf_counter()
-    check_output(config.output, config.overwrite)  # a bad output path fails now, not after the build
-    # Independent streams, so that e.g. changing --num-aug does not change which puzzles are sampled.
-    source_rng, sample_rng, aug_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3)
-    )
-    train, test = load_puzzles(config, source_rng, progress)
-    if config.source != "generate":
-        train = _subsample(train, config.train_size, sample_rng)
-    for name, puzzles in (("train", train), ("test", test)):
-        if not len(puzzles):
-            raise DataError(
-                f"no {name} puzzles: the source has none, or --min-difficulty {config.min_difficulty} is too high"
-            )
-    splits = {}
-    for name, puzzles, num_aug in (("train", train, config.num_aug), ("test", test, 0)):
-        puzzle_set = to_puzzle_set(puzzles, num_aug, aug_rng, progress, desc=f"building {name}")
-        metadata = make_metadata(
-            {"all": puzzle_set},
-            vocab_size=VOCAB_SIZE,
-            seq_len=SEQ_LEN,
-            num_puzzle_identifiers=len(IDENTIFIERS),
-            ignore_label_id=IGNORE_LABEL_ID,
-        )
-        splits[name] = Split(metadata=metadata, sets={"all": puzzle_set})
-    write_dataset(config.output, splits, IDENTIFIERS, overwrite=config.overwrite)
-    return BuildSummary(config, train, test, time.perf_counter() - start)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-_DESCRIPTION = """\
-Build a 9x9 Sudoku dataset in the reference on-disk format: train/ and test/ with seq_len 81
-and vocab 11 (0 = PAD, digit d = token d + 1, blank = digit 0), one puzzle identifier. Train
-puzzles can be augmented (digit relabelling, band/row and stack/column permutations,
-transpose); test puzzles never are. The same options and seed give the same dataset, and a
-failed build leaves nothing at the output path.
-"""
-
-_EXAMPLES = """\
-examples:
-  # the paper's training set: 1000 Sudoku-Extreme puzzles x 1000 augmentations, full test split
-  trm data sudoku --source hf --train-size 1000 --num-aug 1000 -o data/sudoku-extreme-1k-aug-1000
-  # the same from train.csv and test.csv downloaded elsewhere (no hub access needed)
-  trm data sudoku --source csv --input downloads/sudoku-extreme --train-size 1000 --num-aug 1000 \\
-      -o data/sudoku-extreme-1k-aug-1000
-  # Royle's 17-clue puzzles, solved here, 1000 held out for test
-  trm data sudoku --source royle17 --input shared/data/sudoku/royle-17-clue.txt -o data/sudoku-royle17
-  # 1000 + 1000 generated 30-given puzzles, 8 augmentations each: seconds, no download
-  trm data sudoku --source generate --givens 30 --num-aug 8 -o data/sudoku-gen30
-"""
-
-
-def _givens(text: str) -> int | tuple[int, int] | None:
-    if text == "minimal":
-        return None
-    try:
-        if "-" in text:
-            low, high = (int(part) for part in text.split("-"))
-            if not 17 <= low <= high <= 81:
-                raise ValueError
-            return low, high
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of givens, a range LOW-HIGH within 17..81, or 'minimal', got {text!r}"
-        ) from None
-
-
-def add_command(tasks: argparse._SubParsersAction) -> None:
-    """Add `trm data sudoku` to the `trm data` sub-commands."""
-    parser = tasks.add_parser(
-        "sudoku",
-        help="Sudoku 9x9 (Sudoku-Extreme CSV, a puzzle file such as Royle's 17-clue set, or generated)",
-        description=_DESCRIPTION,
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--source",
-        required=True,
-        choices=SOURCES,
-        help="hf: download Sudoku-Extreme (train.csv, test.csv) from the Hugging Face hub (needs "
-        "pip install 'trm[hf]' and network); csv: local CSV files in that format (header "
-        "source,question,answer,rating); royle17: a text file of puzzles, one per line, solved "
-        "here; generate: our generator of unique-solution puzzles",
-    )
-    parser.add_argument(
-        "--input",
-        type=Path,
-        metavar="PATH",
-        help="csv: a directory holding train.csv and test.csv, or one CSV file that is split into "
-        "train and test; royle17: the puzzle file",
-    )
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="DIR", help="dataset directory to create"
-    )
-    parser.add_argument(
-        "--repo", default=HF_REPO, metavar="ID", help="hf: the dataset repository (default %(default)s)"
-    )
-    parser.add_argument(
-        "--train-size",
-        type=int,
-        metavar="N",
-        help="number of train puzzles: a random subset of the source's train puzzles (default all); "
-        f"for generate, how many to generate (default {DEFAULT_GENERATED})",
-    )
-    parser.add_argument(
-        "--test-size",
-        type=int,
-        metavar="N",
-        help="number of test puzzles: hf and a csv directory, a random subset of the test split "
-        f"(default all); royle17 and one csv file, how many to hold out (default {DEFAULT_HELD_OUT}); "
-        f"generate, how many to generate (default {DEFAULT_GENERATED})",
-    )
-    parser.add_argument(
-        "--num-aug",
-        type=int,
-        default=0,
-        metavar="N",
-        help="augmented copies added to each train puzzle (default 0; the paper uses 1000)",
-    )
-    parser.add_argument(
-        "--min-difficulty",
-        type=int,
-        metavar="N",
-        help="keep puzzles rated at least this (hf/csv: the rating column, a backtrack count of the "
-        "tdoku solver; royle17/generate: the backtrack count of our solver)",
-    )
-    parser.add_argument(
-        "--givens",
-        type=_givens,
-        default=30,
-        metavar="N|LOW-HIGH|minimal",
-        help="generate: givens per puzzle, 17..81 (24 and up is fast), a range such as 28-40 (each "
-        "puzzle draws its number uniformly), or 'minimal' to remove all a "
-        "unique solution allows (default 30)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of every random choice (default 0)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
-    parser.set_defaults(run=run_command)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    config = SudokuBuildConfig(
-        source=args.source,
-        output=args.output,
-        input=args.input,
-        repo=args.repo,
-        train_size=args.train_size,
-        test_size=args.test_size,
-        num_aug=args.num_aug,
-        min_difficulty=args.min_difficulty,
-        givens=args.givens,
-        seed=args.seed,
-        overwrite=args.overwrite,
-    )
-    print(build_sudoku_dataset(config))
-    return 0

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from trm.config import ModelConfig
+from trm.config import HALT_THRESHOLD, ModelConfig
+from trm.model.schedule import schedule
 from trm.model.trm import TRM, Batch, StepOutput
 
 # Called after every step with (step number from 1, the batch rows computed, their argmax
@@ -50,11 +51,11 @@ class RunResult:
 
 def network_calls_per_step(config: ModelConfig) -> int:
     """Network calls in one supervision step: T cycles of n latent updates and one answer
-    update (T * (n + 1) = 21 for T=3, n=6), or T calls for direct prediction."""
-    return config.T if config.latent == "none" else config.T * (config.n + 1)
+    update (T * (n + 1) = 21 for T=3, n=6), or T calls for direct prediction (`trm.model.schedule`)."""
+    return schedule(config).calls
 
 
-def wants_to_halt(config: ModelConfig, out: StepOutput, threshold: float = 0.0) -> torch.Tensor:
+def wants_to_halt(config: ModelConfig, out: StepOutput, threshold: float = HALT_THRESHOLD) -> torch.Tensor:
     """The model's own halting decision for each row, as in training (TRM.step) at threshold 0.
 
     A threshold above 0 waits for more confidence (q_halt > threshold, or q_halt - q_continue
@@ -79,7 +80,7 @@ def run_steps(
     max_steps: int,
     adaptive: bool = False,
     on_step: StepCallback | None = None,
-    halt_threshold: float = 0.0,
+    halt_threshold: float = HALT_THRESHOLD,
     accept: AnswerCheck | None = None,
 ) -> RunResult:
     """Run up to `max_steps` supervision steps on every row of `batch` from the initial state.

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trm.data.arc import GRID_SIZE, crop_prediction, parse_grid, parse_variant_name
 from trm.data.format import read_identifiers, read_json
-from trm.data.grids import NUM_COLOURS, Transform, invert_transform
 from trm.errors import DataError
+from trm.tasks.arc import GRID_SIZE, parse_grid, parse_variant_name, to_original
+from trm.tasks.grids import NUM_COLOURS, Transform
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)
 ATTEMPTS = 2
@@ -91,11 +91,6 @@ def vote(predictions: Iterable[tuple[np.ndarray, float]]) -> list[Candidate]:
     for grid, confidence in predictions:
         ballot.add(grid, confidence)
     return ballot.ranked()
-
-
-def to_original(tokens: np.ndarray, transform: Transform) -> np.ndarray:
-    """The grid a canvas of a variant stands for, mapped back to the original task."""
-    return invert_transform(crop_prediction(tokens), transform)
 
 
 class ArcScorer:

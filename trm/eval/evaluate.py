@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trm.config import ModelConfig
-from trm.data.format import DatasetMetadata, read_dataset
-from trm.data.sampler import eval_batches
+from trm.config import HALT_MODES, HALT_THRESHOLD, ModelConfig
+from trm.data.format import DatasetMetadata, Split, read_dataset
+from trm.data.sampler import EvalBatch, eval_batches
 from trm.errors import CheckpointError, ConfigError
 from trm.eval.adaptive import AnswerCheck, RunResult, network_calls_per_step, run_steps
 from trm.eval.arc import PASS_KS, ArcScorer
-from trm.eval.metrics import TASK_NAMES, VALIDITY, MetricTotals, exact_match, rules_check, task_for
+from trm.eval.metrics import MetricTotals, exact_match, rules_check
+from trm.model.backend_choice import choose_backend
 from trm.model.checkpoint import WEIGHTS, load_model
 from trm.model.precision import FORWARD_DTYPES
 from trm.model.trm import TRM
-
-HALT_MODES = ("fixed", "adaptive", "valid")
+from trm.tasks import ARC, TASKS, Task, task_for
 
 
 @dataclass
@@ -78,7 +79,8 @@ class EvalReport:
         """The report as a small table for the terminal."""
         title = (
             f"{self.checkpoint} on {self.data} ({self.split} split, {self.num_examples:,} examples, "
-            f"{TASK_NAMES.get(self.task, self.task)}), {self.halt} halting, at most {self.max_steps} steps "
+            f"{TASKS[self.task].title if self.task in TASKS else self.task}), {self.halt} halting, "
+            f"at most {self.max_steps} steps "
             f"(trained with N_sup = {self.N_sup})"
         )
         rows = [
@@ -119,14 +121,16 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
-def check_halt_mode(halt: str, task: str | None = None) -> None:
-    """`halt` must be a known mode; "valid" needs a task whose answers can be checked (not ARC)."""
+def check_halt_mode(halt: str, task: Task | None = None, known: bool = True) -> None:
+    """`halt` must be a known mode; "valid" needs a task whose answers can be checked (not ARC).
+    `known` False: the data belongs to no task (it has no verifier either)."""
     if halt not in HALT_MODES:
         raise ConfigError(f"halt must be one of {', '.join(HALT_MODES)}, got '{halt}'")
-    if halt == "valid" and task is not None and task not in VALIDITY:
+    unchecked = not known if task is None else not task.has_rules
+    if halt == "valid" and unchecked:
         raise ConfigError(
             f"halt 'valid' needs puzzles whose answers can be checked by their rules (Sudoku, Maze); "
-            f"{TASK_NAMES.get(task, 'this dataset')} has no verifier: use 'adaptive' or 'fixed'"
+            f"{task.title if task is not None else 'this dataset'} has no verifier: use 'adaptive' or 'fixed'"
         )
 
 
@@ -218,12 +222,17 @@ def evaluate(
     halt: str = "fixed",
     max_steps: int | None = None,
     limit: int | None = None,
-    halt_threshold: float = 0.0,
+    halt_threshold: float = HALT_THRESHOLD,
     device: str | torch.device | None = None,
     progress: bool = True,
     forward_dtype: str | None = None,
+    arc_voting: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+    backend: str | None = None,
 ) -> EvalReport:
-    """Evaluate a model (or a checkpoint path) on `data_dir/split`.
+    """Evaluate a model (or a checkpoint path) on `data_dir/split`: the one evaluation of
+    `trm eval`, `trm solve`'s halting, the demo and training.
 
     `halt` is "fixed" (every sample runs `max_steps`, the reference's evaluation), "adaptive"
     (a sample stops when q_halt > `halt_threshold`, or at `max_steps`) or, for Sudoku and Maze,
@@ -232,7 +241,12 @@ def evaluate(
     to the model's N_sup and may exceed it. `limit` evaluates only the first examples, for
     quick checks; ARC scores then cover only the tasks that got predictions. `forward_dtype`
     overrides the checkpoint's dtype (default: its own, bfloat16 running as float32 where it is
-    not native).
+    not native). `arc_voting=False` leaves out ARC's pass@K and submission (training's
+    evaluations, which `trm eval` on the checkpoint completes).
+
+    Several processes (training with torch.distributed) pass their `rank` and `world_size`:
+    each evaluates its share of every batch and the counts are summed over all of them, so
+    every process gets the report of the whole split (ARC voting needs one process).
     """
     check_halt_mode(halt)
     for name, value in (("batch_size", batch_size), ("max_steps", max_steps), ("limit", limit)):
@@ -240,40 +254,45 @@ def evaluate(
             raise ConfigError(f"{name} must be at least 1, got {value}")
     check_device(device)
     model, checkpoint = resolve_model(model, device, forward_dtype)
+    if backend is not None:  # "auto", "default" or "onednn"; None keeps the model's (`trm.backends`)
+        model.use_backend(choose_backend(backend, model.config, batch_size, model.y_init.device, model.dtype)[0])
     root = Path(data_dir)
     data = read_dataset(root, split)
     check_model_fits(model.config, data.metadata, checkpoint, str(root / split / "dataset.json"))
-    task = task_for(data.metadata.vocab_size, data.metadata.seq_len) or "other"
-    check_halt_mode(halt, task)
+    task = task_for(data.metadata.vocab_size, data.metadata.seq_len)
+    check_halt_mode(halt, task, known=task is not None)
+    checked = task is not None and task.has_rules
     accept = rules_check(task) if halt == "valid" else None
     max_steps = max_steps or model.config.N_sup
-    scorer = ArcScorer.from_dataset(root) if task == "arc" else None
-    totals = MetricTotals(max_steps, check_validity=task in VALIDITY, count_capped=halt != "fixed")
+    if task is ARC and arc_voting and world_size > 1:
+        raise ConfigError("ARC voting needs every prediction in one process: evaluate with one process")
+    scorer = ArcScorer.from_dataset(root) if task is ARC and arc_voting else None
+    totals = MetricTotals(max_steps, check_validity=checked, count_capped=halt != "fixed")
     run_device = next(model.parameters()).device
 
     total = sum(s.num_examples for s in data.sets.values())
     total = min(total, limit) if limit else total
-    bar = tqdm(total=total, desc=f"evaluating ({halt} halting)", unit="puzzle", disable=not progress)
-    supervision_steps, seen, start = 0, 0, time.perf_counter()
-    for eval_batch in eval_batches(data, batch_size):
-        n = min(eval_batch.num_real, total - seen)
-        if n <= 0:
-            break
+    bar = tqdm(total=total, desc=f"evaluating ({halt} halting)", unit="puzzle", disable=not progress or rank > 0)
+    supervision_steps, start = 0, time.perf_counter()
+    for eval_batch, n in _batches_up_to(data, batch_size, total, rank, world_size):
+        if n == 0:
+            continue
         batch = {k: v[:n].to(run_device) for k, v in eval_batch.batch.items()}
         arrays = {k: v[:n].numpy() for k, v in eval_batch.batch.items()}
         result, exact_by_step = _run_batch(model, batch, max_steps, halt != "fixed", halt_threshold, accept)
         preds, q_halt, steps = (t.cpu().numpy() for t in (result.preds, result.q_halt, result.steps))
-        valid = VALIDITY[task](arrays["inputs"], preds) if task in VALIDITY else None
+        valid = task.validity(arrays["inputs"], preds) if checked else None
         totals.update(arrays["labels"], preds, q_halt, steps, exact_by_step, valid)
         if scorer is not None:
             scorer.add_batch(arrays["puzzle_identifiers"], arrays["inputs"], preds, q_halt)
         supervision_steps += result.supervision_steps
-        seen += n
         bar.update(n)
         so_far = max(totals.count, 1)
         bar.set_postfix_str(f"exact {totals.exact / so_far:.2%}, steps {totals.steps / so_far:.1f}")
     bar.close()
     seconds = time.perf_counter() - start
+    if world_size > 1:
+        supervision_steps = _sum_over_processes(totals, supervision_steps, run_device)
 
     arc_scores = _arc_results(scorer, limited=limit is not None) if scorer is not None else {}
     calls_per_step = network_calls_per_step(model.config)
@@ -281,7 +300,7 @@ def evaluate(
         checkpoint=checkpoint,
         data=str(root),
         split=split,
-        task=task,
+        task=task.name if task is not None else "other",
         halt=halt,
         max_steps=max_steps,
         N_sup=model.config.N_sup,
@@ -291,12 +310,39 @@ def evaluate(
         network_calls_per_step=calls_per_step,
         network_calls=supervision_steps * calls_per_step,
         wall_time_s=seconds,
-        puzzles_per_second=seen / max(seconds, 1e-9),
+        puzzles_per_second=totals.count / max(seconds, 1e-9),
         device=str(run_device),
         model=model.config.model_dump(),
         **totals.summary(),
         **arc_scores,
     )
+
+
+def _batches_up_to(
+    data: Split, batch_size: int, total: int, rank: int, world_size: int
+) -> Iterator[tuple[EvalBatch, int]]:
+    """This process's share of the evaluation batches holding the first `total` examples (over
+    all sets, in order), each with how many of its rows are among them."""
+    offsets = dict(zip(data.sets, np.cumsum([0] + [s.num_examples for s in data.sets.values()])))
+    for eval_batch in eval_batches(data, batch_size, rank, world_size):
+        indices = offsets[eval_batch.set_name] + eval_batch.example_indices
+        if len(indices) and indices[0] >= total:
+            return  # this batch and all later ones lie past the limit
+        yield eval_batch, int((indices < total).sum())
+
+
+def _sum_over_processes(totals: MetricTotals, supervision_steps: int, device: torch.device) -> int:
+    """Add up every process's counts in `totals` (in place) and `supervision_steps`: each process
+    evaluated its share of the batches. The settings (max_steps and the flags) are the same on all."""
+    names = [f.name for f in fields(totals) if f.name != "max_steps" and not isinstance(getattr(totals, f.name), bool)]
+    parts = [np.atleast_1d(getattr(totals, name)).astype(np.float64) for name in names]
+    summed = torch.from_numpy(np.concatenate([*parts, [supervision_steps]])).to(device)
+    torch.distributed.all_reduce(summed)
+    values = np.split(summed.cpu().numpy(), np.cumsum([len(p) for p in parts]))
+    for name, value in zip(names, values):
+        old = getattr(totals, name)
+        setattr(totals, name, value.astype(old.dtype) if isinstance(old, np.ndarray) else type(old)(value[0]))
+    return int(values[-1][0])
 
 
 def _run_batch(

@@ -24,8 +24,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from trm.config import ModelConfig, make_config
-from trm.data.format import atomic_directory
 from trm.errors import CheckpointError
+from trm.files import atomic_directory
 from trm.model.precision import inference_dtype
 from trm.model.trm import TRM
 

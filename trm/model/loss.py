@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from trm.config import IGNORE_LABEL_ID
 from trm.model.trm import Carry, StepOutput
-
-IGNORE_LABEL_ID = -100
 
 
 def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:

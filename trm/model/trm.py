@@ -21,11 +21,13 @@ import shutil
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trm.backends import Backend
 from trm.config import ModelConfig
 from trm.model.layers import (
     Embedding,
@@ -37,6 +39,7 @@ from trm.model.layers import (
     trunc_normal_,
 )
 from trm.model.precision import resolve_forward_dtype
+from trm.model.schedule import schedule
 
 Batch = Mapping[str, torch.Tensor]  # inputs (B x L), labels (B x L), puzzle_identifiers (B)
 
@@ -66,16 +69,18 @@ class StepOutput:
 
 
 class TRM(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, backend: Backend | None = None) -> None:
         super().__init__()
         self.config = config
+        self.schedule = schedule(config)
+        backend = backend or Backend()
         D = config.hidden_size
         self._dtype: torch.dtype | None = None  # None: the config's, resolved for the weights' device
         self.embed_scale = math.sqrt(D)
 
         self.embed_tokens = Embedding(config.vocab_size, D, std=1 / self.embed_scale)
-        self.lm_head = Linear(D, config.vocab_size)
-        self.q_head = Linear(D, 2, bias=True)
+        self.lm_head = Linear(D, config.vocab_size, backend)
+        self.q_head = Linear(D, 2, backend, bias=True)
         with torch.no_grad():  # start by predicting "do not halt yet"
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)
@@ -92,8 +97,9 @@ class TRM(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-        self.net = Network(config, config.num_layers)
-        self.net_y = Network(config, config.y_layers or config.num_layers) if config.separate_nets else None
+        self.net = Network(config, config.num_layers, backend)
+        self.net_y = Network(config, config.y_layers or config.num_layers, backend) if config.separate_nets else None
+        self._latent_update, self._answer_update = LATENTS[config.latent]
 
         # Fixed starting states, stored with the weights but never trained.
         self.register_buffer("y_init", trunc_normal_(torch.empty(D), std=1.0))
@@ -136,43 +142,33 @@ class TRM(nn.Module):
 
     # ------------------------------------------------------------------ recursion
 
-    def _updates(self) -> list[tuple[str, int]]:
-        """The network calls of one supervision step, in order: ("z", i) or ("y", 0)."""
-        cfg = self.config
-        if cfg.latent == "none":
-            return [("y", 0)] * cfg.T
-        inner = [("z", i if cfg.latent == "multiscale_z" else 0) for i in range(cfg.n)]
-        return (inner + [("y", 0)]) * cfg.T
-
     def recurse(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Deep recursion: T cycles, gradient only through the last one (or its last two calls
-        with the one-step gradient). Returns the new (y, z)."""
-        cfg = self.config
-        rotary = self._rotary()
-        net_y = self.net_y or self.net
-        updates = self._updates()
-        graded = 2 if cfg.one_step_gradient else (1 if cfg.latent == "none" else cfg.n + 1)
-        grad_on = torch.is_grad_enabled()
+        """One supervision step's recursion (trm-spec section 3): T-1 cycles without gradient,
+        then one with. z holds the K latent states (K, B, S, D). Returns the new (y, z)."""
+        T, n = self.config.T, self.config.n
         if self.net.sequence_major:  # lay the states out as the networks work on them (no copy if they are)
             x, y, z = sequence_major(x), sequence_major(y), sequence_major(z)
         zs = list(z.unbind(0))
-        for i, (kind, k) in enumerate(updates):
-            with torch.set_grad_enabled(grad_on and i >= len(updates) - graded):
-                if cfg.latent == "yz":
-                    if kind == "z":
-                        zs[0] = self.net(zs[0], y + x, rotary)
-                    else:
-                        y = net_y(y, zs[0], rotary)
-                elif cfg.latent == "multiscale_z":
-                    if kind == "z":
-                        zs[k] = self.net(sum(zs), y + x, rotary)
-                    else:
-                        y = net_y(y, sum(zs), rotary)
-                elif cfg.latent == "single_z":  # the one state lives in y's slot
-                    y = self.net(y, x if kind == "z" else None, rotary)
-                else:  # "none": direct prediction
-                    y = net_y(y, x, rotary)
+        with torch.no_grad():
+            for _ in range(T - 1):
+                y, zs = self.cycle(x, y, zs, n, graded=0)
+        y, zs = self.cycle(x, y, zs, n, graded=self.schedule.graded)
         return y, torch.stack(zs) if zs else z
+
+    def cycle(
+        self, x: torch.Tensor, y: torch.Tensor, z: list[torch.Tensor], n: int, graded: int
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """n latent updates z = net(z, y + x), then y = net(y, z); only the last `graded` of these
+        n + 1 calls carry gradient (all of them, or two with HRM's one-step gradient)."""
+        grad, rotary = torch.is_grad_enabled(), self._rotary()
+        net = partial(self.net, rotary=rotary)
+        y_net = self.net_y if self.schedule.answer_net == "net_y" and self.net_y is not None else self.net
+        net_y = partial(y_net, rotary=rotary)
+        for i in range(n):
+            with torch.set_grad_enabled(grad and i >= n + 1 - graded):
+                y, z = self._latent_update(net, x, y, z, i)
+        with torch.set_grad_enabled(grad and graded > 0):
+            return self._answer_update(net_y, x, y, z), z
 
     def supervision_step(self, y: torch.Tensor, z: torch.Tensor, batch: Batch):
         """One supervision step from (y, z) on `batch`: new detached (y, z) and the outputs."""
@@ -263,6 +259,12 @@ class TRM(nn.Module):
         """Trained weights, excluding the puzzle-embedding table (as the paper counts)."""
         return sum(p.numel() for p in self.parameters())
 
+    def use_backend(self, backend: Backend) -> None:
+        """Compute with `backend` from now on (the weights stay as they are)."""
+        for module in self.modules():
+            if "backend" in vars(module):
+                module.backend = backend
+
     def compile_networks(self, **kwargs) -> bool:
         """torch.compile the recursion's networks in place (state-dict keys are unchanged).
 
@@ -276,3 +278,42 @@ class TRM(nn.Module):
         if self.net_y is not None:
             self.net_y.compile(**kwargs)
         return True
+
+
+# The latent variants (trm-spec section 3 and the paper's ablations): what one latent update and
+# the answer update read and write. z is the list of latent states; net(h, u) = blocks(h + u).
+
+def _trm_latent(net, x, y, z, i):  # TRM: z = net(z, y + x)
+    return y, [net(z[0], y + x)]
+
+
+def _trm_answer(net, x, y, z):  # y = net(y, z)
+    return net(y, z[0])
+
+
+def _single_latent(net, x, y, z, i):  # single-z: the one state lives in y's slot; y = net(y, x)
+    return net(y, x), z
+
+
+def _single_answer(net, x, y, z):  # y = net(y)
+    return net(y, None)
+
+
+def _multiscale_latent(net, x, y, z, i):  # multi-scale z: z_i = net(z_1 + ... + z_n, y + x)
+    return y, [*z[:i], net(sum(z), y + x), *z[i + 1:]]
+
+
+def _multiscale_answer(net, x, y, z):  # y = net(y, z_1 + ... + z_n)
+    return net(y, sum(z))
+
+
+def _direct_answer(net, x, y, z):  # direct prediction (no latent, n = 0): y = net(y, x)
+    return net(y, x)
+
+
+LATENTS = {
+    "yz": (_trm_latent, _trm_answer),
+    "single_z": (_single_latent, _single_answer),
+    "multiscale_z": (_multiscale_latent, _multiscale_answer),
+    "none": (None, _direct_answer),
+}

@@ -1,8 +1,8 @@
 """Drawing puzzles and the model's answers: coloured terminal text, PNG and animated GIF.
 
 Kept apart from `trm.solve.solve`, which computes; nothing here runs a model. Grids are the
-decoded ones a `Solution` holds: Sudoku digits (0 = blank), maze tokens, ARC colours (drawn
-with the palette of the public ARC viewers).
+decoded ones a `Solution` holds; the puzzle's task says how they look (its terminal lines and
+its cells' colours and text, `trm.tasks`), and one renderer draws every task's pictures.
 """
 
 from __future__ import annotations
@@ -15,46 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from trm.data import maze
 from trm.errors import ConfigError
-from trm.eval.metrics import TASK_NAMES
 from trm.solve.solve import Solution
+from trm.tasks import Cells
 
-RGB = tuple[int, int, int]
-
-# The public ARC viewers' palette: black, blue, red, green, yellow, grey, magenta, orange, azure, maroon.
-ARC_COLOURS: list[RGB] = [
-    (0, 0, 0),
-    (0, 116, 217),
-    (255, 65, 54),
-    (46, 204, 64),
-    (255, 220, 0),
-    (170, 170, 170),
-    (240, 18, 190),
-    (255, 133, 27),
-    (127, 219, 255),
-    (135, 12, 37),
-]
-MAZE_COLOURS: dict[int, RGB] = {
-    0: (255, 0, 255),  # PAD: never a valid prediction, drawn loud
-    maze.WALL: (45, 45, 45),
-    maze.OPEN: (245, 245, 245),
-    maze.START: (46, 204, 64),
-    maze.GOAL: (255, 65, 54),
-    maze.PATH: (255, 200, 0),
-}
 IMAGE_SUFFIXES = (".png", ".gif")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_RESET = "\x1b[0m"
-
-
-def _fg(rgb: RGB, bold: bool = False) -> str:
-    return f"\x1b[{'1;' if bold else ''}38;2;{rgb[0]};{rgb[1]};{rgb[2]}m"
-
-
-def _bg(rgb: RGB) -> str:
-    return f"\x1b[48;2;{rgb[0]};{rgb[1]};{rgb[2]}m"
 
 
 def visible_width(text: str) -> int:
@@ -68,85 +35,11 @@ def use_colour(stream) -> bool:
 
 # --- Terminal -------------------------------------------------------------------------------
 
-GIVEN, FILLED, CHANGED, WRONG = (230, 230, 230), (90, 180, 255), (255, 210, 0), (255, 80, 80)
-
-
-def _sudoku_conflicts(grid: np.ndarray) -> np.ndarray:
-    """Cells whose digit appears again in their row, column or box."""
-    conflict = np.zeros((9, 9), dtype=bool)
-    for r, c in zip(*np.nonzero(grid)):
-        d, br, bc = grid[r, c], 3 * (r // 3), 3 * (c // 3)
-        units = (grid[r], grid[:, c], grid[br : br + 3, bc : bc + 3])
-        conflict[r, c] = any(np.count_nonzero(u == d) > 1 for u in units)
-    return conflict
-
-
-def sudoku_lines(
-    grid: np.ndarray, givens: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
-) -> list[str]:
-    """A 9x9 grid as 11 lines of 21 characters: givens bright, the model's digits blue, digits
-    changed since `previous` yellow, digits repeated in a row, column or box red."""
-    conflicts = _sudoku_conflicts(grid)
-    lines = []
-    for r in range(9):
-        if r in (3, 6):
-            lines.append("------+-------+------")
-        cells = []
-        for c in range(9):
-            text = "." if grid[r, c] == 0 else str(grid[r, c])
-            if colour and grid[r, c]:
-                style = (
-                    _fg(WRONG, bold=True)
-                    if conflicts[r, c] or (givens[r, c] and givens[r, c] != grid[r, c])
-                    else _fg(GIVEN, bold=True)
-                    if givens[r, c]
-                    else _fg(CHANGED, bold=True)
-                    if previous is not None and previous[r, c] != grid[r, c]
-                    else _fg(FILLED)
-                )
-                text = style + text + _RESET
-            cells.append(text)
-        lines.append(" | ".join(" ".join(cells[k : k + 3]) for k in (0, 3, 6)))
-    return lines
-
-
-def maze_lines(grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True) -> list[str]:
-    """A maze as N lines of N characters ('#', ' ', 'S', 'G', 'o'); in colour walls are blocks and
-    path cells new since `previous` are bright."""
-    text = maze.decode(grid)
-    size = grid.shape[0]
-    lines = []
-    for r in range(size):
-        row = []
-        for c in range(size):
-            token, char = int(grid[r, c]), text[r * size + c]
-            if colour:
-                new = previous is not None and previous[r, c] != token
-                char = {maze.WALL: "█", maze.OPEN: " "}.get(token, char)
-                char = _fg(MAZE_COLOURS.get(token, MAZE_COLOURS[0]), bold=new) + char + _RESET
-            row.append(char)
-        lines.append("".join(row))
-    return lines
-
-
-def arc_lines(grid: np.ndarray, colour: bool = True) -> list[str]:
-    """An ARC grid: two coloured blocks per cell in colour, its digits otherwise."""
-    if grid.size == 0:
-        return ["(empty)"]
-    if not colour:
-        return ["".join(str(v) for v in row) for row in grid]
-    return ["".join(_bg(ARC_COLOURS[v]) + "  " for v in row) + _RESET for row in grid]
-
-
 def grid_lines(
     solution: Solution, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
 ) -> list[str]:
-    task = solution.puzzle.task
-    if task == "sudoku":
-        return sudoku_lines(grid, solution.puzzle.grid, previous, colour)
-    if task == "maze":
-        return maze_lines(grid, previous, colour)
-    return arc_lines(grid, colour)
+    """A grid of the solution's puzzle as terminal lines, drawn by its task."""
+    return solution.puzzle.task.terminal_lines(solution.puzzle, grid, previous, colour)
 
 
 def side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 3, width: int | None = None) -> str:
@@ -203,11 +96,11 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
         ("puzzle", grid_lines(solution, puzzle.grid, colour=colour)),
         (_answer_title(solution), grid_lines(solution, solution.answer, colour=colour)),
     ]
-    if puzzle.task == "arc" and len(solution.attempts) > 1:
+    if len(solution.attempts) > 1:
         blocks.append(("attempt 2", grid_lines(solution, solution.attempts[1], colour=colour)))
     if puzzle.label is not None:
         blocks.append(("expected", grid_lines(solution, puzzle.label, colour=colour)))
-    lines = [f"{TASK_NAMES[puzzle.task]}: {puzzle.name}", side_by_side(blocks)]
+    lines = [f"{puzzle.task.title}: {puzzle.name}", side_by_side(blocks)]
     steps = f"steps used: {solution.steps}" + (f" of at most {solution.max_steps}" if solution.max_steps else "")
     if solution.variants > 1:
         steps += f" (untransformed variant; mean {solution.mean_steps:.1f} over {solution.variants} variants)"
@@ -222,9 +115,10 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
             "matches the test output: "
             + ", ".join(f"attempt {i + 1} {'yes' if h else 'no'}" for i, h in enumerate(hits))
         )
-    if puzzle.task == "sudoku":
+    one_line = puzzle.task.one_line(solution.answer)
+    if one_line is not None:
         label = "answer" if solution.valid is not False else "last answer (NOT a solution)"
-        lines.append(f"{label}: " + "".join(str(d) for d in solution.answer.ravel()))
+        lines.append(f"{label}: {one_line}")
     lines += [f"note: {n}" for n in solution.notes]
     return "\n".join(lines)
 
@@ -261,45 +155,25 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def _cell_size(task: str, shape: tuple[int, ...]) -> int:
-    if task == "sudoku":
-        return 32
-    return max(6, min(24, 300 // max(max(shape), 1)))
-
-
-def _draw_grid(
-    draw, solution: Solution, grid: np.ndarray, previous: np.ndarray | None, top: int, left: int, cell: int
-) -> None:
-    """Draw one grid with its top-left corner at (left, top)."""
-    task = solution.puzzle.task
-    rows, cols = grid.shape if grid.size else (0, 0)
-    for r in range(rows):
-        for c in range(cols):
-            box = (left + c * cell, top + r * cell, left + (c + 1) * cell - 1, top + (r + 1) * cell - 1)
-            value = int(grid[r, c])
-            if task == "arc":
-                draw.rectangle(box, fill=ARC_COLOURS[value], outline=(85, 85, 85))
-            elif task == "maze":
-                draw.rectangle(box, fill=MAZE_COLOURS.get(value, MAZE_COLOURS[0]))
-            else:
-                changed = previous is not None and previous[r, c] != value
-                draw.rectangle(box, fill=(255, 236, 160) if changed else (255, 255, 255), outline=(200, 200, 200))
-    if task == "sudoku":
-        _draw_sudoku_digits(draw, solution, grid, top, left, cell)
-
-
-def _draw_sudoku_digits(draw, solution: Solution, grid: np.ndarray, top: int, left: int, cell: int) -> None:
-    givens, conflicts, font = solution.puzzle.grid, _sudoku_conflicts(grid), _font(int(cell * 0.6))
-    for r in range(9):
-        for c in range(9):
-            if grid[r, c]:
-                wrong = conflicts[r, c] or (givens[r, c] and givens[r, c] != grid[r, c])
-                colour = (210, 30, 30) if wrong else (0, 0, 0) if givens[r, c] else (20, 90, 200)
-                centre = (left + c * cell + cell // 2, top + r * cell + cell // 2)
-                draw.text(centre, str(grid[r, c]), fill=colour, font=font, anchor="mm")
-    for k in (0, 3, 6, 9):  # box lines
-        draw.line((left, top + k * cell, left + 9 * cell, top + k * cell), fill=(0, 0, 0), width=2)
-        draw.line((left + k * cell, top, left + k * cell, top + 9 * cell), fill=(0, 0, 0), width=2)
+def _draw_grid(draw, cells: Cells, top: int, left: int, size: int) -> None:
+    """Draw one grid, as its task describes its cells, with its top-left corner at (left, top)."""
+    for r, row in enumerate(cells.fill):
+        for c, fill in enumerate(row):
+            box = (left + c * size, top + r * size, left + (c + 1) * size - 1, top + (r + 1) * size - 1)
+            draw.rectangle(box, fill=fill, outline=cells.outline)
+    if cells.text is not None:
+        font = _font(int(size * 0.6))
+        for r, row in enumerate(cells.text):
+            for c, text in enumerate(row):
+                if text:
+                    centre = (left + c * size + size // 2, top + r * size + size // 2)
+                    draw.text(centre, text, fill=cells.text_colour[r][c], font=font, anchor="mm")
+    if cells.box:
+        rows, cols = len(cells.fill), len(cells.fill[0])
+        for k in range(0, rows + 1, cells.box):
+            draw.line((left, top + k * size, left + cols * size, top + k * size), fill=(0, 0, 0), width=2)
+        for k in range(0, cols + 1, cells.box):
+            draw.line((left + k * size, top, left + k * size, top + rows * size), fill=(0, 0, 0), width=2)
 
 
 def frames(solution: Solution):
@@ -313,7 +187,7 @@ def frames(solution: Solution):
         previous = step.answer if step.answer.shape == solution.answer.shape else None
     shapes = [g.shape for _, g, _ in grids if g.size]
     rows, cols = max(s[0] for s in shapes), max(s[1] for s in shapes)
-    style = _Style(cell=_cell_size(solution.puzzle.task, (rows, cols)))
+    style = _Style(cell=solution.puzzle.task.cell_pixels or max(6, min(24, 300 // max(rows, cols, 1))))
     width = max(cols * style.cell, 150) + 2 * style.margin
     height = rows * style.cell + style.caption + 2 * style.margin
     font = _font(14)
@@ -322,7 +196,8 @@ def frames(solution: Solution):
         image = Image.new("RGB", (width, height), (255, 255, 255))
         draw = ImageDraw.Draw(image)
         draw.text((style.margin, style.margin), caption, fill=(0, 0, 0), font=font)
-        _draw_grid(draw, solution, grid, before, style.margin + style.caption, style.margin, style.cell)
+        cells = solution.puzzle.task.cells(solution.puzzle, grid, before)
+        _draw_grid(draw, cells, style.margin + style.caption, style.margin, style.cell)
         out.append(image)
     return out
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from trm.data.sampler import IGNORE_LABEL_ID
-from trm.data.sudoku import random_transforms
+from trm.tasks.sudoku import random_transforms
 
 
 def augment_sudoku(

@@ -22,11 +22,11 @@ from typing import NamedTuple
 
 import torch
 
-from trm.allocator import reuse_freed_memory
+from trm.backends import reuse_freed_memory
 from trm.config import ModelConfig
 from trm.data.format import read_dataset
 from trm.errors import ConfigError, DataError
-from trm.model.layers import use_onednn_float32
+from trm.model.backend_choice import choose_backend
 from trm.model.loss import act_loss
 from trm.model.precision import resolve_forward_dtype
 from trm.model.trm import TRM
@@ -48,7 +48,7 @@ class TrainingStep(NamedTuple):
     model_config: ModelConfig
     device: torch.device
     reuse_cpu_memory: bool  # freed CPU memory is kept for reuse
-    onednn_float32: bool  # the model's float32 CPU matmuls go through oneDNN
+    backend: str  # the backend the model computes with, and why (`trm.model.backend_choice`)
     dist: tdist.Dist  # the processes sharing the global batch
 
 
@@ -56,7 +56,7 @@ def training_step(config: TrainConfig) -> TrainingStep:
     """The config's model, compiled if asked, and one training step (forward, backward,
     optimizer) on a fixed random batch of the global batch size, as `trm bench` times it.
 
-    Applies the config's CPU settings (threads, freed memory kept, oneDNN float32 matmuls). Under
+    Applies the config's CPU settings (threads, freed memory kept, the backend). Under
     a multi-process launch this process takes its slice of the batch and the gradients are summed
     across processes before the update."""
     device = pick_device(config.device)
@@ -70,7 +70,6 @@ def training_step(config: TrainConfig) -> TrainingStep:
     if config.threads:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
-    onednn = use_onednn_float32(config.onednn_float32)
     model_config = config.model.model_copy(
         update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
@@ -79,8 +78,10 @@ def training_step(config: TrainConfig) -> TrainingStep:
             vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers))
     except DataError:  # no dataset at data.path: the config's own sizes
         pass
+    backend, why = choose_backend(config.backend, model_config, config.global_batch_size // group.world_size,
+                                  device, getattr(torch, model_config.forward_dtype))
     torch.manual_seed(config.seed)
-    model = TRM(model_config).to(device).train()
+    model = TRM(model_config, backend).to(device).train()
     if group.enabled:
         tdist.broadcast_weights(model)
     if config.compile:
@@ -111,8 +112,7 @@ def training_step(config: TrainConfig) -> TrainingStep:
         if model.puzzle_emb is not None:
             model.puzzle_emb.rows = None  # the trainer hands these rows to the sparse optimizer
 
-    float32_cpu = device.type == "cpu" and model_config.forward_dtype == "float32"
-    return TrainingStep(step, model, model_config, device, bool(kept), onednn and float32_cpu, group)
+    return TrainingStep(step, model, model_config, device, bool(kept), why, group)
 
 
 def _barrier(group: tdist.Dist) -> None:
@@ -125,8 +125,8 @@ def _scalar(value: float, device: torch.device) -> torch.Tensor:
     return torch.tensor([value], dtype=torch.float64, device=device)
 
 
-def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float]:
-    step, model, model_config, device, kept, onednn, group = training_step(config)
+def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, float | str]:
+    step, model, model_config, device, kept, backend, group = training_step(config)
     B = config.global_batch_size
     for _ in range(warmup):
         step()
@@ -152,8 +152,8 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
         "threads": torch.get_num_threads(),
         "processes": group.world_size,
         "reuse_cpu_memory": float(kept),
-        "onednn_float32": float(onednn),
         "parameters": model.num_parameters(),
+        "backend": backend,
     }
     if model_config.forward_dtype != "float32":  # the matmuls run in this dtype: its rate is the tighter ceiling
         dtype_rate = measure_matmul_rate(getattr(torch, model_config.forward_dtype), device=device.type)
@@ -163,14 +163,14 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
     return result
 
 
-def print_report(config: TrainConfig, result: dict[str, float], device: str) -> None:
+def print_report(config: TrainConfig, result: dict[str, float | str], device: str) -> None:
     m = config.model.model_copy(update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
     print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
           f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
           f"device={device} threads={result['threads']}"
           + (f" x {result['processes']:.0f} processes" if result.get("processes", 1) > 1 else "")
-          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else "")
-          + (" (float32 matmuls through oneDNN)" if result.get("onednn_float32") else ""))
+          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else ""))
+    print(f"  {result['backend']}")
     print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")
     print(f"  examples x sup. steps  {result['examples_x_steps_per_s']:10.1f} /s")
     print(f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "

@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from trm.data.format import atomic_directory
 from trm.errors import CheckpointError, TRMError
+from trm.files import atomic_directory
 from trm.model.checkpoint import CONFIG, WEIGHTS, check_finite, write_model
 from trm.model.trm import TRM
 

@@ -24,7 +24,12 @@ from pydantic import (
 )
 
 from trm.config import ModelConfig, make_config
+from trm.data.format import DatasetMetadata
 from trm.errors import ConfigError
+
+# The YAML configs that ship with trm: configs/ of the repository, reached through the package
+# (trm/configs links to it in a clone; pip install copies it in as package data).
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 # Every field states its range; NaN and infinity are rejected everywhere (allow_inf_nan=False).
 CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -99,13 +104,13 @@ class TrainConfig(BaseModel):
     compile: bool = False
     threads: PositiveInt | None = None  # CPU threads per process (None: torch's default)
     # Keep freed CPU memory in the process (glibc): large activations then stop page-faulting
-    # every step (trm/allocator.py; 1.1-1.3x at the paper's Sudoku shape on 2 cores). The process
+    # every step (trm/backends/cpu.py; 1.1-1.3x at the paper's Sudoku shape on 2 cores). The process
     # keeps its peak memory until it exits.
     reuse_cpu_memory: bool = True
-    # float32 matmuls on x86-64 CPUs through oneDNN instead of PyTorch's default (MKL): about 1.15x faster
-    # float32 steps at the CPU recipe's shape on the 2-core AMD machine (trm/model/layers.py;
-    # bench/cpu_matmul_backends.py --rounds 5 compares the two). Same float32 results.
-    onednn_float32: bool = True
+    # Kernels for the model's products (trm/backends): "default" (PyTorch's), "onednn" (x86-64 CPUs:
+    # oneDNN float32 matmuls, sequence-major MLP mixer; same results within float32 rounding), or
+    # "auto": on CPU the faster of the two, timed on this model's shape at start-up.
+    backend: Literal["auto", "default", "onednn"] = "auto"
     deterministic: bool = False  # torch.use_deterministic_algorithms, for bit-exact reruns
 
     log: LogConfig = Field(default_factory=LogConfig)
@@ -123,6 +128,19 @@ class TrainConfig(BaseModel):
     @property
     def resolved_run_dir(self) -> Path:
         return Path(self.run_dir or os.path.join("runs", self.name))
+
+    def schedule(self, train: DatasetMetadata) -> tuple[int, int]:
+        """(optimizer steps of the run, steps between evaluations) on the training split `train`:
+        max_steps, or the reference's estimate from epochs; eval_interval, or from
+        eval_interval_epochs, or once at the end."""
+        total = self.max_steps if self.max_steps is not None else self._steps_for_epochs(self.epochs, train)
+        if self.eval_interval:
+            return total, self.eval_interval
+        return total, self._steps_for_epochs(self.eval_interval_epochs, train) if self.eval_interval_epochs else total
+
+    def _steps_for_epochs(self, epochs: int, train: DatasetMetadata) -> int:
+        """Optimizer steps in `epochs` epochs, estimated as the reference does."""
+        return max(1, int(epochs * train.total_groups * train.mean_puzzle_examples / self.global_batch_size))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -203,9 +221,28 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     return raw
 
 
+def shipped_configs() -> list[Path]:
+    """Every YAML config that ships with trm, in path order (paper runs, then the folders)."""
+    if not CONFIGS.is_dir():
+        raise ConfigError(f"{CONFIGS}: the shipped configs are missing from this installation of trm; "
+                          "reinstall it from a clone of the repository (pip install .)")
+    return sorted(CONFIGS.rglob("*.yaml"), key=lambda p: (len(p.relative_to(CONFIGS).parts), p))
+
+
+def find_config(path: str | os.PathLike) -> Path:
+    """The config file `path` names: as it is, or where it is missing, a shipped one named as in
+    the repository (`configs/cpu/sudoku-mlp.yaml` works from any directory)."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and path.parts[:1] == ("configs",):
+        shipped = CONFIGS.joinpath(*path.parts[1:])
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def load_train_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults <- YAML file <- `key=value` overrides, validated."""
-    values = read_yaml(path) if path is not None else {}
+    """Defaults <- YAML file (`find_config`) <- `key=value` overrides, validated."""
+    values = read_yaml(find_config(path)) if path is not None else {}
     values = _merge(values, parse_overrides(overrides or []))
     return make_config(TrainConfig, values, where=str(path or "config"))
 

@@ -17,6 +17,7 @@ import time
 import torch
 
 from trm.config import ModelConfig
+from trm.model.schedule import schedule
 
 
 def _swiglu_inner(dim: int, expansion: float) -> int:
@@ -45,19 +46,6 @@ def _block_flops(config: ModelConfig, batch_size: int) -> int:
     return mix + _swiglu_flops(B * S, D, config.expansion)
 
 
-def _calls(config: ModelConfig) -> tuple[list[str], int]:
-    """Networks of the calls of one supervision step ("net" or "net_y"), in the order of
-    `TRM._updates()`, and how many of the last calls carry gradient (`TRM.recurse`)."""
-    if config.latent == "none":  # y = net_y(y, x), T times
-        calls = ["net_y"] * config.T
-    else:
-        # single_z updates its one state with the shared network even with separate_nets.
-        y_net = "net_y" if config.latent != "single_z" else "net"
-        calls = (["net"] * config.n + [y_net]) * config.T
-    graded = 2 if config.one_step_gradient else (1 if config.latent == "none" else config.n + 1)
-    return calls, min(graded, len(calls))
-
-
 def model_flops(config: ModelConfig, batch_size: int, training: bool = True) -> dict:
     """Matmul FLOPs of one deep-supervision step (`TRM.step`) of `batch_size` samples.
 
@@ -70,7 +58,7 @@ def model_flops(config: ModelConfig, batch_size: int, training: bool = True) -> 
     `TRM.rollout`) there is only the forward pass.
 
     Returns FLOPs as integers:
-      per_call: forward FLOPs of each network call, in the order of `TRM._updates()`
+      per_call: forward FLOPs of each network call, in order (`trm.model.schedule`)
       graded_calls: how many of the last calls carry gradient (0 when not training)
       heads: forward FLOPs of lm_head + q_head
       act_continue: forward FLOPs of the second pass (0 unless training with act_continue)
@@ -84,8 +72,9 @@ def model_flops(config: ModelConfig, batch_size: int, training: bool = True) -> 
     block = _block_flops(config, B)
     layers = {"net": config.num_layers, "net_y": (config.y_layers or config.num_layers) if config.separate_nets
               else config.num_layers}
-    calls, graded = _calls(config)
-    per_call = [layers[name] * block for name in calls]
+    steps = schedule(config)
+    graded = steps.graded
+    per_call = [layers[name] * block for name in steps.networks]
     heads = 2 * B * S * D * config.vocab_size + 2 * B * D * 2
 
     one_pass = sum(per_call) + heads

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import os
 import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trm.allocator import reuse_freed_memory
-from trm.data.format import Split, read_dataset
-from trm.data.sampler import TrainSampler, eval_batches
+from trm.backends import reuse_freed_memory
+from trm.data.format import read_dataset
+from trm.data.sampler import TrainSampler
 from trm.errors import CheckpointError, ConfigError, TRMError
-from trm.model.layers import use_onednn_float32
+from trm.eval.evaluate import evaluate
+from trm.model.backend_choice import choose_backend
 from trm.model.loss import act_loss
 from trm.model.precision import native_bfloat16, resolve_forward_dtype
 from trm.model.trm import TRM, Carry
@@ -41,30 +39,19 @@ from trm.train.checkpoint import (
     atomic_write_text,
     checkpoint_dirs,
     first_non_finite,
-    load_train_state,
-    remove_leftovers,
     run_lock,
     save_best,
     save_checkpoint,
 )
-from trm.train.config import TrainConfig, dump_config, load_train_config
+from trm.train.config import TrainConfig, dump_config
+from trm.train.metrics_log import MetricsWriter, evaluation_metrics, step_metrics
 from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
-
-METRIC_KEYS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+from trm.train.resume import carry_from_state, carry_state, newest_readable_state, prepare_run_dir
+from trm.train.signals import TrainingInterrupted, stop_on_signals
 
 
 class TrainingDiverged(TRMError):
     """The loss or the training state became NaN or infinite."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped the run after it saved a checkpoint (`trm train` then exits
-    with 128 + the signal's number, as a process killed by it would). A KeyboardInterrupt, so
-    that callers which handle Ctrl-C (the `trm` command line, `trm demo`) handle it too."""
-
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
-        self.signum = signum
 
 
 @dataclass
@@ -82,17 +69,6 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def steps_for_epochs(epochs: int, config: TrainConfig, train: Split) -> int:
-    """Optimizer steps in `epochs` epochs, estimated as the reference does."""
-    meta = train.metadata
-    return max(1, int(epochs * meta.total_groups * meta.mean_puzzle_examples / config.global_batch_size))
-
-
-def total_steps(config: TrainConfig, train: Split) -> int:
-    """Optimizer steps of the run: max_steps, or the reference's estimate from epochs."""
-    return config.max_steps if config.max_steps is not None else steps_for_epochs(config.epochs, config, train)
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, resume: bool = False) -> None:
         self.config = config
@@ -106,14 +82,13 @@ class Trainer:
             torch.set_num_threads(config.threads)
         if self.device.type == "cpu" and config.reuse_cpu_memory:
             reuse_freed_memory()
-        use_onednn_float32(config.onednn_float32)
         if config.deterministic:
             # cuBLAS is deterministic only with a fixed workspace; it reads this when its handle is made
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
 
         self.train_split = read_dataset(config.data.path, "train")
-        self.test_split = read_dataset(config.data.path, "test") if (Path(config.data.path) / "test").is_dir() else None
+        self.has_test_split = (Path(config.data.path) / "test").is_dir()
         meta = self.train_split.metadata
         model_config = config.model.model_copy(update=dict(
             vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers,
@@ -123,8 +98,12 @@ class Trainer:
         if config.model.forward_dtype == "auto" and self.dist.is_main:
             native = "native" if native_bfloat16(self.device) else "no native"
             print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
+        backend, why = choose_backend(config.backend, model_config, config.global_batch_size // self.dist.world_size,
+                                      self.device, getattr(torch, model_config.forward_dtype))
+        if self.dist.is_main:
+            print(why)
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
-        self.model = TRM(model_config).to(self.device)
+        self.model = TRM(model_config, backend).to(self.device)
         if self.dist.enabled:
             tdist.broadcast_weights(self.model)
         if config.compile:
@@ -137,11 +116,7 @@ class Trainer:
         self.sampler = TrainSampler(self.train_split, config.global_batch_size, seed=config.seed,
                                     rank=self.dist.rank, world_size=self.dist.world_size,
                                     epochs_per_iter=config.eval_interval_epochs or 1)
-        self.total_steps = total_steps(config, self.train_split)
-        self.eval_interval = config.eval_interval or (
-            steps_for_epochs(config.eval_interval_epochs, config, self.train_split)
-            if config.eval_interval_epochs else self.total_steps
-        )
+        self.total_steps, self.eval_interval = config.schedule(self.train_split.metadata)
         self.progress = Progress()
         self.carry: Carry | None = None
         self.resumed = resume
@@ -151,7 +126,7 @@ class Trainer:
         if resume:
             self._restore()
         self.eval_model = copy.deepcopy(self.model)
-        self.writer = _MetricsWriter(run_dir, config, self.dist.is_main)
+        self.writer = MetricsWriter(run_dir, config, self.dist.is_main)
 
     # ------------------------------------------------------------------ batches
 
@@ -194,73 +169,29 @@ class Trainer:
             self.ema.update(model)
         self.progress.step = step
 
-        values = torch.stack([metrics[k].double() for k in METRIC_KEYS])
-        values = tdist.all_reduce_sum(values).tolist()
-        summed = dict(zip(METRIC_KEYS, values))
+        values = tdist.all_reduce_sum(torch.stack([value.double() for value in metrics.values()])).tolist()
+        summed = dict(zip(metrics, values))
         total_loss = summed["lm_loss"] + 0.5 * summed["q_halt_loss"]
         if not math.isfinite(total_loss):
             raise TrainingDiverged(f"the loss became {total_loss} at step {step}; stopping. {self._way_back()}")
-        count = max(summed["count"], 1)
-        return {
-            "train/loss": total_loss / cfg.global_batch_size,
-            "train/lm_loss": summed["lm_loss"] / cfg.global_batch_size,
-            "train/q_halt_loss": summed["q_halt_loss"] / cfg.global_batch_size,
-            "train/accuracy": summed["accuracy"] / count,
-            "train/exact_accuracy": summed["exact_accuracy"] / count,
-            "train/q_halt_accuracy": summed["q_halt_accuracy"] / count,
-            "train/steps": summed["steps"] / count,
-            "train/halted": summed["count"],
-            "lr": lr,
-        }
+        return step_metrics(summed, cfg.global_batch_size, lr)
 
     # ------------------------------------------------------------------ evaluation
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Exact and token accuracy after each of N_sup steps (all samples run every step, as
-        the reference evaluates), halting accuracy, on the test split with the EMA weights."""
-        model = self._ema_model().eval()
-        N = model.config.N_sup
-        sums = torch.zeros(3 + 2 * N, dtype=torch.float64)  # count, q_halt_acc, loss, exact@s, token@s
-        limit = self.config.data.eval_limit
-        batch_size = self.config.eval_batch_size or self.config.global_batch_size
-        for item in eval_batches(self.test_split, batch_size, self.dist.rank, self.dist.world_size):
-            real = item.num_real if limit is None else int((item.example_indices < limit).sum())
-            if real == 0:
-                continue
-            batch = {k: v.to(self.device) for k, v in item.batch.items()}
-            out = model.rollout(batch, N)
-            labels = batch["labels"][:real]
-            mask = labels != -100
-            correct = (out["preds"][:, :real] == labels) & mask  # (N, B, L)
-            exact = (correct.sum(-1) == mask.sum(-1)).double()  # (N, B)
-            token = correct.sum(-1).double() / mask.sum(-1).clamp_min(1)
-            q_right = ((out["q_halt_logits"][-1, :real] >= 0) == exact[-1].bool()).double()
-            sums[0] += real
-            sums[1] += q_right.sum().cpu()
-            sums[3:3 + N] += exact.sum(-1).cpu()
-            sums[3 + N:] += token.sum(-1).cpu()
-        sums = tdist.all_reduce_sum(sums.to(self.device)).cpu()
-        count = max(sums[0].item(), 1)
-        result = {
-            "test/count": sums[0].item(),
-            "test/exact_accuracy": sums[3 + N - 1].item() / count,
-            "test/accuracy": sums[-1].item() / count,
-            "test/q_halt_accuracy": sums[1].item() / count,
-        }
-        for s in range(N):
-            result[f"test/exact_accuracy@{s + 1}"] = sums[3 + s].item() / count
-        return result
+        """The test split with the EMA weights, as `trm eval` evaluates a checkpoint (trm.eval):
+        every sample runs N_sup steps, the reference's evaluation. The processes split the
+        batches and sum their counts."""
+        config = self.config
+        report = evaluate(self._ema_model(), config.data.path, split="test", limit=config.data.eval_limit,
+                          batch_size=config.eval_batch_size or config.global_batch_size, progress=False,
+                          arc_voting=False, rank=self.dist.rank, world_size=self.dist.world_size)
+        return evaluation_metrics(report)
 
     # ------------------------------------------------------------------ checkpoints
 
     def _state(self) -> dict[str, Any]:
-        carry = None
-        if self.carry is not None:
-            c = self.carry
-            carry = {"y": c.y.cpu(), "z": c.z.cpu(), "steps": c.steps.cpu(), "halted": c.halted.cpu(),
-                     "data": {k: v.cpu() for k, v in c.data.items()}}
-        local = {"carry": carry, "torch_rng": torch.get_rng_state(),
+        local = {"carry": carry_state(self.carry), "torch_rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
         ranks = [local]
         if self.dist.enabled:
@@ -278,32 +209,8 @@ class Trainer:
             "ranks": ranks,
         }
 
-    def _newest_readable_state(self) -> tuple[dict[str, Any], Path] | None:
-        """The newest checkpoint that reads back whole and finite (None when the run saved none).
-        Unreadable newer ones are reported and set aside as step_N.unreadable, so that they are
-        neither resumed nor counted by keep_last."""
-        found = checkpoint_dirs(self.run_dir)
-        if not found:
-            return None
-        unreadable: list[tuple[Path, CheckpointError]] = []
-        for checkpoint in reversed(found):
-            try:
-                state = load_train_state(checkpoint)
-            except CheckpointError as e:
-                unreadable.append((checkpoint, e))
-                continue
-            for bad, error in unreadable if self.dist.is_main else []:
-                aside = bad.with_name(f"{bad.name}.unreadable")
-                with contextlib.suppress(OSError):
-                    os.replace(bad, aside)
-                print(f"warning: {error}; resuming from {checkpoint}, the checkpoint before it "
-                      f"({bad.name} is kept as {aside.name})", file=sys.stderr)
-            return state, checkpoint
-        reasons = "; ".join(str(error) for _, error in unreadable)
-        raise CheckpointError(f"{self.run_dir}: no readable checkpoint to resume from: {reasons}")
-
     def _restore(self) -> None:
-        found = self._newest_readable_state()
+        found = newest_readable_state(self.run_dir, self.dist.is_main)
         if found is None:  # killed before its first checkpoint: the same run again from the start
             if self.dist.is_main:
                 print(f"{self.run_dir}: no checkpoint saved yet; starting again from step 0")
@@ -326,10 +233,7 @@ class Trainer:
             torch.set_rng_state(mine["torch_rng"])
             if mine["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(mine["cuda_rng"])
-            if mine["carry"] is not None:
-                c = mine["carry"]
-                self.carry = Carry(c["y"].to(self.device), c["z"].to(self.device), c["steps"].to(self.device),
-                                   c["halted"].to(self.device), {k: v.to(self.device) for k, v in c["data"].items()})
+            self.carry = carry_from_state(mine["carry"], self.device)
         elif self.dist.is_main:
             print(f"resuming on {self.dist.world_size} processes instead of {state['world_size']}: "
                   "in-flight samples restart")
@@ -378,31 +282,6 @@ class Trainer:
         votes = tdist.all_reduce_sum(torch.tensor(flags, dtype=torch.float32, device=self.device))
         return [v > 0 for v in votes.tolist()]
 
-    @contextlib.contextmanager
-    def _stop_on_signals(self):
-        """SIGINT (Ctrl-C) and SIGTERM (kill, job schedulers) ask the run to save a checkpoint at
-        the end of the current step and stop; a second one aborts at once, without saving."""
-        if threading.current_thread() is not threading.main_thread():  # handlers live in the main thread
-            yield
-            return
-
-        def ask_to_stop(signum, frame):
-            if self._signal is not None:
-                raise KeyboardInterrupt
-            self._signal = signum
-            if self.dist.is_main:  # os.write: print could re-enter a write the handler interrupted
-                os.write(2, f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this step, then "
-                            "stopping (Ctrl-C again stops at once, without saving)\n".encode())
-
-        # A signal ignored at start stays ignored (as Python leaves SIGINT for a shell script's `cmd &`).
-        asked = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
-        previous = {s: signal.signal(s, ask_to_stop) for s in asked}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
     # ------------------------------------------------------------------ the run
 
     def run(self) -> dict[str, float]:
@@ -418,7 +297,7 @@ class Trainer:
                    desc="train", unit="step", dynamic_ncols=True)
         window_start, window_steps = time.perf_counter(), 0
         last_save = time.monotonic()
-        with self._stop_on_signals(), contextlib.ExitStack() as cleanup:
+        with stop_on_signals(self._ask_to_stop, self.dist.is_main), contextlib.ExitStack() as cleanup:
             cleanup.callback(self.writer.close)
             cleanup.callback(bar.close)
             while self.progress.step < self.total_steps and self.progress.train_seconds < budget:
@@ -438,7 +317,7 @@ class Trainer:
                                         f" {rate:.0f} ex*steps/s")
                     window_start, window_steps = time.perf_counter(), 0
                 stop, save_due = self._any_rank(self._signal is not None, time.monotonic() - last_save >= save_seconds)
-                evaluate_now = self.test_split is not None and (step % eval_every == 0 or done)
+                evaluate_now = self.has_test_split and (step % eval_every == 0 or done)
                 save_now = step % ckpt_every == 0 or done or stop or save_due
                 if evaluate_now or save_now:
                     self._check_finite()  # nothing non-finite is evaluated, saved, or kept as best/
@@ -457,6 +336,9 @@ class Trainer:
                         f"Resume with: trm train --resume {self.run_dir}"
                     ))
         return last_eval
+
+    def _ask_to_stop(self, signum: int) -> None:
+        self._signal = signum
 
     def _evaluate_and_keep_best(self, bar: tqdm) -> dict[str, float]:
         step = self.progress.step
@@ -484,99 +366,6 @@ class Trainer:
         return model
 
 
-class _MetricsWriter:
-    """metrics.jsonl (always), TensorBoard (when installed or asked), Weights & Biases (when asked).
-
-    Training metrics are named `train/...` and test metrics `test/...` everywhere, so the two
-    cannot be confused (trm-spec section 10)."""
-
-    def __init__(self, run_dir: Path, config: TrainConfig, enabled: bool) -> None:
-        """Check that the loggers asked for are installed; nothing is written before `start`."""
-        self.enabled, self.run_dir, self.config = enabled, run_dir, config
-        self.path = run_dir / "metrics.jsonl"
-        self.tb = self.wandb = None
-        self._tensorboard = self._wandb = None
-        if not enabled:
-            return
-        if config.log.tensorboard is not False:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tensorboard = SummaryWriter
-            except ImportError:
-                if config.log.tensorboard:
-                    raise ConfigError("log.tensorboard: the tensorboard package is not installed") from None
-        if config.log.wandb:
-            try:
-                import wandb
-            except ImportError:
-                raise ConfigError("log.wandb: the wandb package is not installed (pip install wandb)") from None
-            self._wandb = wandb
-
-    def start(self, resume_step: int | None) -> None:
-        """Open the logs. A fresh run starts metrics.jsonl (`train` refused a directory holding
-        an earlier run's); a resumed one keeps its lines up to the step it resumes from."""
-        if not self.enabled:
-            return
-        if resume_step is None:
-            self.path.write_text("")
-        elif self.path.exists():
-            atomic_write_text(self.path, metrics_up_to(self.path.read_text(), resume_step))
-        if self._tensorboard is not None:
-            self.tb = self._tensorboard(str(self.run_dir / "tensorboard"))
-        if self._wandb is not None:
-            self.wandb = self._wandb.init(project=self.config.log.wandb_project, name=self.config.name,
-                                          config=self.config.model_dump(mode="json"), resume="allow")
-
-    def write(self, step: int, metrics: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
-        if self.tb is not None:
-            for k, v in metrics.items():
-                self.tb.add_scalar(k, v, step)
-        if self.wandb is not None:
-            self.wandb.log(metrics, step=step)
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-        if self.wandb is not None:
-            self.wandb.finish()
-
-
-def metrics_up_to(text: str, step: int) -> str:
-    """The lines of metrics.jsonl `text` up to `step` (the later ones are about to be written
-    again). A last line cut short by a kill is dropped; a line that is not JSON is kept as it is."""
-    *whole, _cut_short = text.split("\n")  # the text of a whole file ends with a newline
-    kept = []
-    for line in whole:
-        try:
-            if json.loads(line)["step"] > step:
-                continue
-        except (ValueError, KeyError, TypeError):
-            if not line:
-                continue
-        kept.append(line + "\n")
-    return "".join(kept)
-
-
-def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    """Refuse to start a fresh run over an earlier one; remove what writes killed mid-way left."""
-    metrics = run_dir / "metrics.jsonl"
-    if not resume and (checkpoint_dirs(run_dir) or (run_dir / "best").is_dir()):
-        raise TRMError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another name")
-    if not resume and metrics.exists() and metrics.stat().st_size > 0:
-        raise TRMError(
-            f"{metrics}: holds the metrics of an earlier run that saved no checkpoint; rerun it with "
-            f"--resume {run_dir} (it starts again from step 0 and rewrites them), or delete the file, "
-            "or choose another name"
-        )
-    for path in remove_leftovers(run_dir):
-        print(f"removed {path}, left by a write that was interrupted")
-
-
 def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
     """Run (or resume) training as configured; returns the last test metrics.
 
@@ -589,20 +378,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
     try:
         with run_lock(run_dir) if main else contextlib.nullcontext():
             if main:
-                _prepare_run_dir(run_dir, resume)
+                prepare_run_dir(run_dir, resume)
             trainer = Trainer(config, run_dir, resume=resume)
             if main:
                 atomic_write_text(run_dir / "config.yaml", dump_config(config))
             return trainer.run()
     finally:
         tdist.shutdown()
-
-
-def resume_config(run_dir: str | os.PathLike, overrides: list[str]) -> TrainConfig:
-    """The saved config of a run, with `key=value` overrides (e.g. a longer max_steps)."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise TRMError(f"{run_dir}: no config.yaml; not a run directory")
-    config = load_train_config(path, overrides)
-    return config.model_copy(update={"run_dir": str(run_dir)})
-
