@@ -42,7 +42,7 @@ _SOLVED = -1
 
 @numba.njit(cache=True)
 def _place(grid, rows, cols, boxes, cell, digit):
-    bit = 1 << (digit - 1)
+    bit = 1 << (int(digit) - 1)  # int: an int8 digit would overflow the shift without numba
     grid[cell] = digit
     rows[CELL_ROW[cell]] |= bit
     cols[CELL_COL[cell]] |= bit
@@ -81,7 +81,7 @@ def _propagate(grid, rows, cols, boxes):
             for k in range(9):
                 cell = UNITS[unit, k]
                 if grid[cell] != 0:
-                    placed |= 1 << (grid[cell] - 1)
+                    placed |= 1 << (int(grid[cell]) - 1)
                 else:
                     cand = _candidates(rows, cols, boxes, cell)
                     twice |= once & cand
@@ -122,7 +122,7 @@ def _search(puzzle, limit, order):
     count, backtracks = 0, 0
 
     for cell in range(81):
-        digit = puzzle[cell]
+        digit = int(puzzle[cell])
         if digit != 0:
             if not (_candidates(rows[0], cols[0], boxes[0], cell) >> (digit - 1)) & 1:
                 return 0, 0, solution  # the givens already clash
@@ -143,8 +143,8 @@ def _search(puzzle, limit, order):
         cell = branch_cell[depth]
         digit = 0
         for k in range(9):
-            if (untried[depth] >> (order[cell, k] - 1)) & 1:
-                digit = order[cell, k]
+            if (untried[depth] >> (int(order[cell, k]) - 1)) & 1:
+                digit = int(order[cell, k])
                 break
         untried[depth] &= ~(1 << (digit - 1))
         child = depth + 1
