@@ -30,6 +30,8 @@ IGNORE_LABEL_ID = -100
 # the step cap (the reference's evaluation); "adaptive" stops it when its halting head says so;
 # "valid" when, in addition, its answer keeps the puzzle's rules.
 HALT_MODES = ("fixed", "adaptive", "valid")
+# Kernels for the model's products: "auto" or a name in trm.backends.BACKENDS (kept here, free of torch, for the CLI).
+BACKEND_CHOICES = ("auto", "default", "onednn")
 # A sample halts when q_halt > this; 0 is the rule the model was trained to halt by.
 HALT_THRESHOLD = 0.0
 

@@ -197,3 +197,14 @@ def test_freed_activations_are_reused_instead_of_faulted_in_again():
     later = sorted(kept["faults"][8:])
     assert later[len(later) // 2] < PAGES_PER_STEP // 100  # after warm-up, served from memory kept...
     assert sum(later) < sum(default["faults"][8:]) // 4  # ...but for an occasional block that no longer fits
+
+
+def test_backend_names_agree_between_the_registry_the_cli_and_the_train_config():
+    from typing import get_args
+
+    from trm.backends import BACKENDS
+    from trm.config import BACKEND_CHOICES
+    from trm.train.config import TrainConfig
+
+    assert ("auto", *BACKENDS) == BACKEND_CHOICES
+    assert get_args(TrainConfig.model_fields["backend"].annotation) == BACKEND_CHOICES

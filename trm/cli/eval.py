@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from trm.config import HALT_MODES, HALT_THRESHOLD
+from trm.config import BACKEND_CHOICES, HALT_MODES, HALT_THRESHOLD
 
 EVAL_EXAMPLES = """\
 examples:
@@ -136,7 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument(
-        "--backend", choices=("auto", "default", "onednn"), default="auto",
+        "--backend", choices=BACKEND_CHOICES, default="auto",
         help="kernels for the model's products (trm/backends): auto times default and onednn (x86-64 CPUs) on "
         "the model's shape and keeps the faster (default: %(default)s)",
     )

@@ -65,14 +65,6 @@ def wants_to_halt(config: ModelConfig, out: StepOutput, threshold: float = HALT_
     return margin > threshold
 
 
-def initial_state(model: TRM, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(y, z) at the start of a sample: the fixed initial vectors at every position."""
-    shape = (batch_size, model.config.total_len, model.config.hidden_size)
-    y = model.y_init.to(device, model.dtype).expand(shape)
-    z = model.z_init.to(device, model.dtype)[:, None, None, :].expand(-1, *shape)
-    return y, z
-
-
 @torch.inference_mode()
 def run_steps(
     model: TRM,
@@ -93,7 +85,7 @@ def run_steps(
     inputs = batch["inputs"]
     B, device = inputs.shape[0], inputs.device
     data = {"inputs": inputs, "puzzle_identifiers": batch["puzzle_identifiers"]}
-    y, z = initial_state(model, B, device)
+    y, z = model.initial_state(B)
     rows = torch.arange(B, device=device)
     preds = torch.zeros_like(inputs, dtype=torch.long)
     q_halt = torch.zeros(B, dtype=torch.float32, device=device)

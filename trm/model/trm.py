@@ -234,13 +234,17 @@ class TRM(nn.Module):
 
     forward = step
 
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, z) at the start of a sample: the fixed initial vectors at every position."""
+        y = self.y_init.to(self.dtype).expand(batch_size, self.config.total_len, -1)
+        return y, self.z_init.to(self.dtype)[:, None, None, :].expand(-1, *y.shape)
+
     @torch.no_grad()
     def rollout(self, batch: Batch, steps: int | None = None) -> dict[str, torch.Tensor]:
         """Run `steps` (default N_sup) supervision steps on `batch` from the initial state
         without halting. Returns stacked per-step `logits` (K, B, L, V), `q_halt_logits` and
         `q_continue_logits` (K, B), and `preds` (K, B, L)."""
-        y = self.y_init.to(self.dtype).expand(batch["inputs"].shape[0], self.config.total_len, -1)
-        z = self.z_init.to(self.dtype)[:, None, None, :].expand(-1, *y.shape)
+        y, z = self.initial_state(batch["inputs"].shape[0])
         outs = []
         for _ in range(steps or self.config.N_sup):
             y, z, out = self.supervision_step(y, z, batch)
