@@ -34,6 +34,8 @@ HALT_MODES = ("fixed", "adaptive", "valid")
 BACKEND_CHOICES = ("auto", "default", "onednn")
 # A sample halts when q_halt > this; 0 is the rule the model was trained to halt by.
 HALT_THRESHOLD = 0.0
+# How test-time scaling picks a puzzle's answer from its trajectories (trm.eval.trajectories).
+SELECT_RULES = ("verify", "halt", "vote")
 
 
 class ModelConfig(BaseModel):

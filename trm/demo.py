@@ -71,8 +71,9 @@ def train_small_model(
     data = output / "train-data"
     if not data.exists():
         _say("Generating 20,000 training puzzles and 1,000 test puzzles (40 givens)...")
-        build_dataset(SudokuSource(
-            source="generate", output=data, givens=40, train_size=20_000, test_size=1_000, seed=seed))
+        build_dataset(
+            SudokuSource(source="generate", output=data, givens=40, train_size=20_000, test_size=1_000, seed=seed)
+        )
     run_dir = output / "run"
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -83,14 +84,27 @@ def train_small_model(
     # limit ends the run before the schedule does. Two evaluations on 500 test puzzles (mid-way and
     # at the end) pick the checkpoint.
     steps = int(minutes * 60 * (5 if native else 2))
-    config = load_train_config(recipe, [
-        "name=demo", f"run_dir={run_dir}", f"seed={seed}", f"device={device}", f"data.path={data}",
-        "data.eval_limit=500", f"max_steps={steps}", f"max_minutes={minutes}", f"eval_interval={max(steps // 2, 1)}",
-        f"threads={threads or 'null'}", "log.tensorboard=false",
-    ])
+    config = load_train_config(
+        recipe,
+        [
+            "name=demo",
+            f"run_dir={run_dir}",
+            f"seed={seed}",
+            f"device={device}",
+            f"data.path={data}",
+            "data.eval_limit=500",
+            f"max_steps={steps}",
+            f"max_minutes={minutes}",
+            f"eval_interval={max(steps // 2, 1)}",
+            f"threads={threads or 'null'}",
+            "log.tensorboard=false",
+        ],
+    )
     c = config.model
-    _say(f"Training a TRM-MLP (D={c.hidden_size}, T={c.T}, n={c.n}) from {recipe.name} for at most {minutes:g} "
-         f"minutes ({steps} steps); run directory {run_dir}")
+    _say(
+        f"Training a TRM-MLP (D={c.hidden_size}, T={c.T}, n={c.n}) from {recipe.name} for at most {minutes:g} "
+        f"minutes ({steps} steps); run directory {run_dir}"
+    )
     train(config)
     return run_dir / "best"
 
@@ -98,9 +112,10 @@ def train_small_model(
 def held_out_puzzles(output: Path, count: int, givens: int, seed: int) -> Path:
     data = output / f"held-out-{givens}-givens-seed-{seed}-{count}"
     if not data.exists():
-        build_dataset(SudokuSource(
-            source="generate", output=data, givens=givens, train_size=1, test_size=count, seed=seed),
-            progress=False)
+        build_dataset(
+            SudokuSource(source="generate", output=data, givens=givens, train_size=1, test_size=count, seed=seed),
+            progress=False,
+        )
     return data
 
 
@@ -153,47 +168,62 @@ def run_demo(
     except OSError as e:
         raise ConfigError(f"--output {output}: cannot be made a directory ({e.strerror or e})") from None
     if train:
-        checkpoint = train_small_model(output, minutes, seed=0, device=run_device.type if device else "auto",
-                                       threads=threads)
+        checkpoint = train_small_model(
+            output, minutes, seed=0, device=run_device.type if device else "auto", threads=threads
+        )
         trained_in = time.perf_counter() - start
         _say(f"\nTrained in {trained_in / 60:.1f} minutes.")
     else:
         checkpoint = Path(model_path) if model_path else SUDOKU_MODEL
     model = load_model(checkpoint, device=run_device)
     c = model.config
-    _say(f"Model: {checkpoint} (TRM-MLP, D={c.hidden_size}, T={c.T}, n={c.n}, N_sup={c.N_sup}, "
-         f"{model.num_parameters():,} parameters)")
+    _say(
+        f"Model: {checkpoint} (TRM-MLP, D={c.hidden_size}, T={c.T}, n={c.n}, N_sup={c.N_sup}, "
+        f"{model.num_parameters():,} parameters)"
+    )
 
     data = held_out_puzzles(output, puzzles, givens, seed)
-    _say(f"Held-out puzzles: {puzzles:,} generated {givens}-given 9x9 Sudokus (seed {seed}), never seen in "
-         "training.")
+    _say(f"Held-out puzzles: {puzzles:,} generated {givens}-given 9x9 Sudokus (seed {seed}), never seen in training.")
     report = evaluate(model, data, halt="fixed", progress=True)
-    _say(f"\nExact accuracy: {report.exact_accuracy:.2%} of {report.num_examples:,} puzzles after "
-         f"{report.max_steps} supervision steps ({report.wall_time_s:.1f} s).")
-    per_step = "  ".join(f"{k}: {report.exact_accuracy_per_step[k - 1]:.1%}" for k in (1, 2, 3, 4, 8, 16)
-                         if k <= len(report.exact_accuracy_per_step))
+    _say(
+        f"\nExact accuracy: {report.exact_accuracy:.2%} of {report.num_examples:,} puzzles after "
+        f"{report.max_steps} supervision steps ({report.wall_time_s:.1f} s)."
+    )
+    per_step = "  ".join(
+        f"{k}: {report.exact_accuracy_per_step[k - 1]:.1%}"
+        for k in (1, 2, 3, 4, 8, 16)
+        if k <= len(report.exact_accuracy_per_step)
+    )
     _say(f"Exact accuracy after k steps: {per_step}")
     adaptive = evaluate(model, data, halt="adaptive", halt_threshold=HALT_THRESHOLD, progress=False)
-    _say(f"With adaptive halting (stop a puzzle once its halting head says q_halt > {HALT_THRESHOLD:g}): "
-         f"{adaptive.exact_accuracy:.2%}, {adaptive.mean_steps:.2f} steps per puzzle on average "
-         f"({report.network_calls / max(adaptive.network_calls, 1):.1f}x fewer network calls, "
-         f"{adaptive.wall_time_s:.1f} s).")
+    _say(
+        f"With adaptive halting (stop a puzzle once its halting head says q_halt > {HALT_THRESHOLD:g}): "
+        f"{adaptive.exact_accuracy:.2%}, {adaptive.mean_steps:.2f} steps per puzzle on average "
+        f"({report.network_calls / max(adaptive.network_calls, 1):.1f}x fewer network calls, "
+        f"{adaptive.wall_time_s:.1f} s)."
+    )
     valid = evaluate(model, data, halt="valid", progress=False)
-    _say(f"With valid halting (stop once q_halt > 0 and the answer keeps Sudoku's rules, trm solve's default): "
-         f"{valid.exact_accuracy:.2%}, {valid.mean_steps:.2f} steps per puzzle on average "
-         f"({report.network_calls / max(valid.network_calls, 1):.1f}x fewer network calls, "
-         f"{valid.wall_time_s:.1f} s).")
+    _say(
+        f"With valid halting (stop once q_halt > 0 and the answer keeps Sudoku's rules, trm solve's default): "
+        f"{valid.exact_accuracy:.2%}, {valid.mean_steps:.2f} steps per puzzle on average "
+        f"({report.network_calls / max(valid.network_calls, 1):.1f}x fewer network calls, "
+        f"{valid.wall_time_s:.1f} s)."
+    )
 
     puzzle = _most_interesting(data, model, puzzles)
     solution = solve(model, puzzle, halt="valid")[0]
-    _say(f"\nOne held-out puzzle ({int((puzzle.grid != 0).sum())} givens), the answer after each supervision "
-         "step (halting confidence sigmoid(q_halt) in brackets; changed digits highlighted):")
+    _say(
+        f"\nOne held-out puzzle ({int((puzzle.grid != 0).sum())} givens), the answer after each supervision "
+        "step (halting confidence sigmoid(q_halt) in brackets; changed digits highlighted):"
+    )
     width = shutil.get_terminal_size((160, 24)).columns
     _say(format_steps(solution, colour=use_colour(sys.stdout), width=width, with_puzzle=True))
     verdict = "solved" if solution.valid else f"NOT solved ({solution.problem})"
     if solution.steps < solution.max_steps:
-        _say(f"{verdict}; it stopped after {solution.steps} of at most {solution.max_steps} steps, once the halting "
-             "head said so and the answer kept Sudoku's rules")
+        _say(
+            f"{verdict}; it stopped after {solution.steps} of at most {solution.max_steps} steps, once the halting "
+            "head said so and the answer kept Sudoku's rules"
+        )
     else:
         _say(f"{verdict}; it ran to the {solution.max_steps}-step cap")
     pictures = [save_picture(solution, output / "refinement.png"), save_picture(solution, output / "refinement.gif")]
@@ -201,6 +231,11 @@ def run_demo(
     seconds = time.perf_counter() - start
     _say(f"Demo finished in {seconds:.0f} s.")
     return DemoResult(
-        report.exact_accuracy, adaptive.exact_accuracy, adaptive.mean_steps, valid.exact_accuracy, valid.mean_steps,
-        seconds, pictures,
+        report.exact_accuracy,
+        adaptive.exact_accuracy,
+        adaptive.mean_steps,
+        valid.exact_accuracy,
+        valid.mean_steps,
+        seconds,
+        pictures,
     )

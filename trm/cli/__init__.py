@@ -13,7 +13,7 @@ from trm.errors import TRMError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trm.cli import data, info, train
+    from trm.cli import data, info, solve, train
     from trm.cli import eval as evaluate
 
     parser = argparse.ArgumentParser(
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.register(sub)
     data.register(sub)
     evaluate.register(sub)
+    solve.register(sub)
     train.register(sub)
     return parser
 

@@ -87,9 +87,7 @@ def _add_sudoku(tasks: argparse._SubParsersAction) -> None:
         help="csv: a directory holding train.csv and test.csv, or one CSV file that is split into "
         "train and test; royle17: the puzzle file",
     )
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="DIR", help="dataset directory to create"
-    )
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="dataset directory to create")
     parser.add_argument(
         "--repo", default=sudoku.HF_REPO, metavar="ID", help="hf: the dataset repository (default %(default)s)"
     )
@@ -131,9 +129,7 @@ def _add_sudoku(tasks: argparse._SubParsersAction) -> None:
         "puzzle draws its number uniformly), or 'minimal' to remove all a "
         "unique solution allows (default 30)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of every random choice (default 0)"
-    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of every random choice (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
     parser.set_defaults(run=_run_sudoku)
 

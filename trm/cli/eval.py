@@ -1,4 +1,4 @@
-"""`trm eval` (a checkpoint on a dataset) and `trm solve` (one puzzle)."""
+"""`trm eval`: a checkpoint on a dataset (and the options `trm solve` shares with it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from trm.config import BACKEND_CHOICES, HALT_MODES, HALT_THRESHOLD
+from trm.config import BACKEND_CHOICES, HALT_MODES, HALT_THRESHOLD, SELECT_RULES
 
 EVAL_EXAMPLES = """\
 examples:
@@ -26,30 +26,18 @@ submission.json (Kaggle format) is written beside it. For a model shipped with t
 is written inside the installed package.
 """
 
-SOLVE_EXAMPLES = """\
-examples:
-  trm solve runs/sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79
-  trm solve runs/sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79 \\
-      --show --image steps.gif
-  trm solve runs/maze my-maze.txt --show            # N lines of N characters: '#' wall, ' ' or '.' open, S, G
-  trm solve runs/arc1 task.json --data data/arc1    # every test input, voted over the task's variants
-
-halting: a Sudoku or a maze stops by default when its halting head says so (q_halt > Q) and its
-answer keeps the puzzle's rules (--halt valid); ARC, which has no such check, when the halting head
-says so (--halt adaptive, the rule the model was trained with).
-
-exit status:
-  0  every Sudoku or maze answer is a solution by the rules (for ARC: the answers were found)
-  1  a Sudoku or maze answer breaks a rule (with --halt valid: still at the step cap); it is
-     printed labelled NOT a solution, with the rule it breaks (for example "row 3 repeats 7")
-  2  bad input: a malformed puzzle, a checkpoint for another task, an unknown device, ...
-"""
-
 
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _noise(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number 0 or more, got {text}")
     return value
 
 
@@ -75,9 +63,7 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> No
         "reference run directory / step_N file",
     )
     default = f"default: {halt_default}" if halt_default else "default: valid for Sudoku and Maze, adaptive for ARC"
-    parser.add_argument(
-        "--halt", choices=HALT_MODES, default=halt_default, help=f"{HALT_HELP} ({default})"
-    )
+    parser.add_argument("--halt", choices=HALT_MODES, default=halt_default, help=f"{HALT_HELP} ({default})")
     parser.add_argument(
         "--max-steps",
         type=_positive,
@@ -103,6 +89,46 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> No
         "a device without native bfloat16 matmuls, where float32 is faster and more precise; auto: bfloat16 "
         "where native, float32 elsewhere)",
     )
+
+
+def add_scaling_options(parser: argparse.ArgumentParser) -> None:
+    """Test-time scaling (`trm.eval.trajectories`): many trajectories per puzzle and how one is chosen."""
+    group = parser.add_argument_group("test-time scaling (Sudoku, Maze)")
+    group.add_argument(
+        "--trajectories",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="trajectories per puzzle: the puzzle as given, then K-1 random symmetries of it (default: %(default)s, "
+        "one run as without this option). Example: --trajectories 64",
+    )
+    group.add_argument(
+        "--noise",
+        type=_noise,
+        default=0.0,
+        metavar="SIGMA",
+        help="Gaussian noise of standard deviation SIGMA added to z at every supervision step of trajectories "
+        "after the first (default: %(default)s, none). Example: --noise 0.2",
+    )
+    group.add_argument(
+        "--select",
+        choices=SELECT_RULES,
+        help="how a puzzle's answer is chosen from its trajectories: verify, an answer that keeps the rules (else "
+        "as halt); halt, the highest q_halt; vote, the answer most trajectories give, ties by mean q_halt "
+        "(default: verify)",
+    )
+    group.add_argument(
+        "--no-views",
+        dest="views",
+        action="store_false",
+        help="every trajectory sees the puzzle as given (they differ only by --noise)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="seed of the views and the noise (default: %(default)s)")
+
+
+def scaling_requested(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for test-time scaling rather than one plain run."""
+    return args.trajectories > 1 or args.select is not None or args.noise > 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -136,39 +162,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument(
-        "--backend", choices=BACKEND_CHOICES, default="auto",
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
         help="kernels for the model's products (trm/backends): auto times default and onednn (x86-64 CPUs) on "
         "the model's shape and keeps the faster (default: %(default)s)",
     )
     ev.set_defaults(run=run_eval)
-
-    so = sub.add_parser(
-        "solve",
-        help="solve one puzzle (Sudoku string, maze file, ARC task JSON) and watch the model think",
-        description="Solve one puzzle with a checkpoint; the task (Sudoku, Maze, ARC) comes from the checkpoint's "
-        "vocabulary and sequence length. Prints the answer, the supervision steps used and the halting confidence "
-        "sigmoid(q_halt); --show prints every refinement step, --image draws them.",
-        epilog=SOLVE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_common(so, None)
-    so.add_argument(
-        "puzzle",
-        metavar="PUZZLE",
-        help="a Sudoku of 81 characters ('.' or '0' = blank), or the path of a maze text file or an ARC task JSON",
-    )
-    so.add_argument(
-        "--data",
-        metavar="DIR",
-        help="ARC: the dataset the model was trained with; its identifiers "
-        "give the task's puzzle embeddings and variants",
-    )
-    so.add_argument("--task", metavar="ID", help="ARC: the task to solve in a challenges file holding several")
-    so.add_argument("--batch-size", type=_positive, default=64, help="ARC: variants per batch (default: %(default)s)")
-    so.add_argument("--show", action="store_true", help="print the answer after every supervision step")
-    so.add_argument("--image", metavar="PATH", help="draw the steps: .png (side by side) or .gif (animated)")
-    so.add_argument("--no-color", action="store_true", help="plain text, no terminal colours")
-    so.set_defaults(run=run_solve)
 
 
 def default_report_path(
@@ -249,39 +249,3 @@ def run_eval(args: argparse.Namespace) -> None:
         submission = Path(args.submission) if args.submission else output.with_name("submission.json")
         _write("--submission", submission, lambda path: write_submission(path, report.submission))
         print(f"Kaggle submission written to {submission}")
-
-
-def run_solve(args: argparse.Namespace) -> int:
-    """Solve and print; the exit status is 1 when a Sudoku or maze answer breaks the rules."""
-    from trm.errors import ConfigError
-    from trm.solve.render import IMAGE_SUFFIXES, format_solution, format_steps, save_picture, use_colour
-    from trm.solve.solve import solve
-
-    if args.image and Path(args.image).suffix.lower() not in IMAGE_SUFFIXES:
-        raise ConfigError(f"--image {args.image}: pictures are written as .png (steps side by side) or .gif (animated)")
-    colour = not args.no_color and use_colour(sys.stdout)
-    solutions = solve(
-        args.checkpoint,
-        args.puzzle,
-        halt=args.halt,
-        max_steps=args.max_steps,
-        halt_threshold=args.halt_threshold,
-        data_dir=args.data,
-        task_id=args.task,
-        batch_size=args.batch_size,
-        device=args.device,
-        forward_dtype=args.dtype,
-    )
-    for k, solution in enumerate(solutions):
-        if args.show:
-            print(format_steps(solution, colour))
-        print(format_solution(solution, colour))
-        if args.image:
-            path = Path(args.image)
-            if len(solutions) > 1:
-                path = path.with_name(f"{path.stem}-{k}{path.suffix}")
-            _write("--image", path, lambda p: save_picture(solution, p))  # noqa: B023 (called at once)
-            print(f"steps drawn in {path}")
-        if k + 1 < len(solutions):
-            print()
-    return 1 if any(s.valid is False for s in solutions) else 0

@@ -182,7 +182,7 @@ def _join(parts: list[np.ndarray], seq_len: int, dtype: np.dtype | type) -> np.n
     out = np.empty((sum(len(p) for p in parts), seq_len), dtype=dtype)
     start = 0
     for part in parts:  # one output array, no intermediate concatenation of the full size
-        out[start:start + len(part)] = part
+        out[start : start + len(part)] = part
         start += len(part)
     return out
 

@@ -136,8 +136,6 @@ def hf_csv_files(repo: str = HF_REPO) -> dict[str, Path]:
         ) from None
 
 
-
-
 # ---------------------------------------------------------------------------------------
 # Building the dataset
 

@@ -88,9 +88,7 @@ def _check_answers(questions: np.ndarray, answers: np.ndarray, where: Callable[[
         )
     invalid = np.flatnonzero(~valid_solutions(answers))
     if invalid.size:
-        raise DataError(
-            f"{where(invalid[0])}: the answer is not a valid Sudoku (a row, column or box repeats a digit)"
-        )
+        raise DataError(f"{where(invalid[0])}: the answer is not a valid Sudoku (a row, column or box repeats a digit)")
 
 
 def _parse_csv_rows(path: Path, rows: list[list[str]], lines: list[int]) -> SudokuPuzzles:
@@ -172,9 +170,7 @@ def solve_puzzle_file(path: str | Path, progress: bool = True) -> SudokuPuzzles:
     questions, lines = read_puzzle_file(path)
     chunk = 2048
     counts, ratings, answers = [], [], []
-    with tqdm(
-        total=len(questions), desc=f"solving {Path(path).name}", unit=" puzzles", disable=not progress
-    ) as bar:
+    with tqdm(total=len(questions), desc=f"solving {Path(path).name}", unit=" puzzles", disable=not progress) as bar:
         for start in range(0, len(questions), chunk):
             count, rating, answer = solve_many(questions[start : start + chunk], limit=2)
             counts.append(count)
@@ -307,9 +303,7 @@ def _hold_out(
     puzzles: SudokuPuzzles, test_size: int, rng: np.random.Generator, where: Path
 ) -> tuple[SudokuPuzzles, SudokuPuzzles]:
     if test_size >= len(puzzles):
-        raise DataError(
-            f"{where}: has {len(puzzles)} puzzles, too few to hold out {test_size} for test (--test-size)"
-        )
+        raise DataError(f"{where}: has {len(puzzles)} puzzles, too few to hold out {test_size} for test (--test-size)")
     order = rng.permutation(len(puzzles))
     return puzzles.take(np.sort(order[test_size:])), puzzles.take(np.sort(order[:test_size]))
 
@@ -332,9 +326,7 @@ def load_puzzles(
         read = read_sudoku_csv if config.source == "csv" else solve_puzzle_file
         pool = _keep_difficult(read(config.input, progress=progress), config.min_difficulty)
         return _hold_out(pool, config.test_size or DEFAULT_HELD_OUT, rng, config.input)
-    train, test = (
-        _keep_difficult(read_sudoku_csv(paths[s], progress), config.min_difficulty) for s in SPLITS
-    )
+    train, test = (_keep_difficult(read_sudoku_csv(paths[s], progress), config.min_difficulty) for s in SPLITS)
     return train, _subsample(test, config.test_size, rng)
 
 

@@ -27,9 +27,7 @@ CELL_ROW = _cells // 9
 CELL_COL = _cells % 9
 CELL_BOX = (CELL_ROW // 3) * 3 + CELL_COL // 3
 # The 27 units (9 rows, 9 columns, 9 boxes) as cell indices.
-UNITS = np.concatenate(
-    [np.flatnonzero(unit == k)[None] for unit in (CELL_ROW, CELL_COL, CELL_BOX) for k in range(9)]
-)
+UNITS = np.concatenate([np.flatnonzero(unit == k)[None] for unit in (CELL_ROW, CELL_COL, CELL_BOX) for k in range(9)])
 POPCOUNT = np.array([m.bit_count() for m in range(512)], dtype=np.int8)
 DIGIT_OF_BIT = np.array([m.bit_length() if m & (m - 1) == 0 else 0 for m in range(512)], dtype=np.int8)
 NATURAL_ORDER = np.tile(np.arange(1, 10, dtype=np.int8), (81, 1))
@@ -260,9 +258,7 @@ def generate_puzzle(
     puzzles when only the difficulty is asked for.
     """
     if givens is not None and not 17 <= givens <= 81:
-        raise DataError(
-            f"givens must be between 17 and 81 (no 9x9 Sudoku with fewer is unique), got {givens}"
-        )
+        raise DataError(f"givens must be between 17 and 81 (no 9x9 Sudoku with fewer is unique), got {givens}")
     target = 0 if givens is None else givens
     orders_per_grid = 4
     for attempt in range(max_attempts):

@@ -26,8 +26,9 @@ from trm.model.layers import Network, sequence_major
 TIE = 0.05
 
 
-def choose_backend(name: str, config: ModelConfig, batch_size: int, device: torch.device | str,
-                   dtype: torch.dtype) -> tuple[Backend, str]:
+def choose_backend(
+    name: str, config: ModelConfig, batch_size: int, device: torch.device | str, dtype: torch.dtype
+) -> tuple[Backend, str]:
     """The backend `name` names, or for "auto" the faster one here; and why, for the log."""
     if name != "auto":
         return get_backend(name), f"backend {name} (as configured)"
@@ -36,16 +37,29 @@ def choose_backend(name: str, config: ModelConfig, batch_size: int, device: torc
         return get_backend("default"), "backend default (auto: the CPU backend is for CPUs)"
     if config.mixer != "mlp" and dtype != torch.float32:
         return get_backend("default"), f"backend default (auto: the CPU backend changes nothing for {dtype} attention)"
-    key = config.model_dump_json(include={"hidden_size", "num_heads", "mixer", "expansion", "seq_len", "num_layers",
-                                          "puzzle_emb_len", "puzzle_emb_ndim", "rms_norm_eps", "pos_encodings"})
+    key = config.model_dump_json(
+        include={
+            "hidden_size",
+            "num_heads",
+            "mixer",
+            "expansion",
+            "seq_len",
+            "num_layers",
+            "puzzle_emb_len",
+            "puzzle_emb_ndim",
+            "rms_norm_eps",
+            "pos_encodings",
+        }
+    )
     winner, timings = _timed_choice(key, batch_size, dtype, torch.get_num_threads())
     said = ", ".join(f"{n} {ms:.1f} ms" for n, ms in timings)
     return get_backend(winner), f"backend {winner} (auto: one network's forward + backward here: {said})"
 
 
 @functools.cache
-def _timed_choice(config_json: str, batch_size: int, dtype: torch.dtype, threads: int,
-                  rounds: int = 5) -> tuple[str, tuple[tuple[str, float], ...]]:
+def _timed_choice(
+    config_json: str, batch_size: int, dtype: torch.dtype, threads: int, rounds: int = 5
+) -> tuple[str, tuple[tuple[str, float], ...]]:
     config = ModelConfig.model_validate_json(config_json)
     g = torch.Generator().manual_seed(0)
     shape = (batch_size, config.total_len, config.hidden_size)
@@ -57,8 +71,9 @@ def _timed_choice(config_json: str, batch_size: int, dtype: torch.dtype, threads
             nets[name] = Network(config, config.num_layers, get_backend(name))
 
     # the states laid out as the model lays them out for each backend (`TRM.recurse`)
-    inputs = {name: [sequence_major(t) if net.sequence_major else t for t in (h, u, grad)]
-              for name, net in nets.items()}
+    inputs = {
+        name: [sequence_major(t) if net.sequence_major else t for t in (h, u, grad)] for name, net in nets.items()
+    }
 
     def once(name: str) -> float:
         state, injected, grad_out = inputs[name]
@@ -69,7 +84,7 @@ def _timed_choice(config_json: str, batch_size: int, dtype: torch.dtype, threads
 
     times: dict[str, list[float]] = {name: [] for name in nets}
     for r in range(rounds + 1):  # the first round warms up and is not counted
-        for name in (list(nets) if r % 2 else list(nets)[::-1]):
+        for name in list(nets) if r % 2 else list(nets)[::-1]:
             seconds = once(name)
             if r:
                 times[name].append(seconds)

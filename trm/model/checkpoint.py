@@ -91,9 +91,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot be read as JSON ({e})") from None
 
 
-def load_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", **overrides: Any
-) -> TRM:
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **overrides: Any) -> TRM:
     """Load a checkpoint of ours or of the reference implementation, on `device`, in eval mode.
 
     `overrides` change config fields that do not affect shapes (forward_dtype, N_sup, ...). Without
@@ -246,15 +244,25 @@ def official_model_config(
         values["num_puzzle_identifiers"] = int(arch["num_puzzle_identifiers"])
 
     if kind == "hrm":
-        values.update(T=int(get("H_cycles")), n=int(get("L_cycles")), num_layers=int(get("L_layers")),
-                      y_layers=int(get("H_layers")), separate_nets=True, one_step_gradient=True,
-                      act_continue=True)
+        values.update(
+            T=int(get("H_cycles")),
+            n=int(get("L_cycles")),
+            num_layers=int(get("L_layers")),
+            y_layers=int(get("H_layers")),
+            separate_nets=True,
+            one_step_gradient=True,
+            act_continue=True,
+        )
     elif kind == "transformers_baseline":
         values.update(T=1, n=0, latent="none", num_layers=int(get("H_layers")))
     else:
-        values.update(T=int(get("H_cycles")), n=int(get("L_cycles")), num_layers=int(get("L_layers")),
-                      act_continue=not arch.get("no_ACT_continue", True),
-                      latent={"trm": "yz", "trm_singlez": "single_z", "trm_hier6": "multiscale_z"}[kind])
+        values.update(
+            T=int(get("H_cycles")),
+            n=int(get("L_cycles")),
+            num_layers=int(get("L_layers")),
+            act_continue=not arch.get("no_ACT_continue", True),
+            latent={"trm": "yz", "trm_singlez": "single_z", "trm_hier6": "multiscale_z"}[kind],
+        )
 
     # seq_len: from the config, else from a tensor whose shape holds it, else from the dataset.
     seq_len = arch.get("seq_len")
@@ -298,9 +306,7 @@ def _find_official_files(path: Path, config: str | os.PathLike | None) -> tuple[
     return weights, Path(config)
 
 
-def load_official(
-    path: str | os.PathLike, config: str | os.PathLike | None = None, **overrides: Any
-) -> TRM:
+def load_official(path: str | os.PathLike, config: str | os.PathLike | None = None, **overrides: Any) -> TRM:
     """Import a checkpoint saved by the reference training script.
 
     `path` is a `step_N` file or the run directory holding it (the newest is taken) and

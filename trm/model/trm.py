@@ -87,7 +87,8 @@ class TRM(nn.Module):
 
         self.puzzle_emb = (
             PuzzleEmbedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
-            if config.puzzle_emb_ndim > 0 else None
+            if config.puzzle_emb_ndim > 0
+            else None
         )
         self.embed_pos = (
             Embedding(config.total_len, D, std=1 / self.embed_scale) if config.pos_encodings == "learned" else None
@@ -133,7 +134,7 @@ class TRM(nn.Module):
         return self.embed_scale * x
 
     def heads(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits = self.lm_head(y)[:, self.config.prefix_len:]
+        logits = self.lm_head(y)[:, self.config.prefix_len :]
         q = self.q_head(y[:, 0]).float()  # the halting head reads the first (prefix) position
         return logits, q[..., 0], q[..., 1]
 
@@ -287,6 +288,7 @@ class TRM(nn.Module):
 # The latent variants (trm-spec section 3 and the paper's ablations): what one latent update and
 # the answer update read and write. z is the list of latent states; net(h, u) = blocks(h + u).
 
+
 def _trm_latent(net, x, y, z, i):  # TRM: z = net(z, y + x)
     return y, [net(z[0], y + x)]
 
@@ -304,7 +306,7 @@ def _single_answer(net, x, y, z):  # y = net(y)
 
 
 def _multiscale_latent(net, x, y, z, i):  # multi-scale z: z_i = net(z_1 + ... + z_n, y + x)
-    return y, [*z[:i], net(sum(z), y + x), *z[i + 1:]]
+    return y, [*z[:i], net(sum(z), y + x), *z[i + 1 :]]
 
 
 def _multiscale_answer(net, x, y, z):  # y = net(y, z_1 + ... + z_n)

@@ -105,5 +105,3 @@ def read_puzzles(source: str | os.PathLike | Puzzle, task_id: str | None = None)
     puzzle = SUDOKU.parse(text, "Sudoku string")
     puzzle.name = text.strip()
     return [puzzle]
-
-

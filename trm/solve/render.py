@@ -35,6 +35,7 @@ def use_colour(stream) -> bool:
 
 # --- Terminal -------------------------------------------------------------------------------
 
+
 def grid_lines(
     solution: Solution, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
 ) -> list[str]:
@@ -123,9 +124,7 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
     return "\n".join(lines)
 
 
-def format_steps(
-    solution: Solution, colour: bool = True, width: int | None = None, with_puzzle: bool = False
-) -> str:
+def format_steps(solution: Solution, colour: bool = True, width: int | None = None, with_puzzle: bool = False) -> str:
     """Every refinement step's answer, with its halting confidence (after the puzzle if asked)."""
     blocks, previous = [], None
     if with_puzzle:

@@ -46,7 +46,9 @@ class Task(Protocol):
       and `problems(inputs, preds)` do the same for (B, seq_len) tokens ((B,) bools, B reasons).
       ARC has none of the three (they are None).
     - `one_line(grid)` is an answer as one line of text to paste elsewhere (None: no such form).
-    - `draw_symmetry(rng)` draws a random `Symmetry` from a numpy Generator.
+    - `draw_symmetry(rng)` draws a random `Symmetry` from a numpy Generator;
+      `draw_symmetries(rng, count)` draws `count` for the views of test-time scaling, all
+      different from the identity and from each other as far as the task has enough.
     - `terminal_lines` and `cells` draw a grid of a puzzle (`previous`: the grid one step
       before, to show what changed) as text and for the shared picture renderer.
     """
@@ -74,6 +76,8 @@ class Task(Protocol):
     def one_line(self, grid: np.ndarray) -> str | None: ...
 
     def draw_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
+
+    def draw_symmetries(self, rng: np.random.Generator, count: int) -> list[Symmetry]: ...
 
     def terminal_lines(
         self, puzzle: Puzzle, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True

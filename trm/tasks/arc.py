@@ -270,6 +270,9 @@ class Arc:
         colours = np.concatenate([[0], rng.permutation(np.arange(1, NUM_COLOURS))])
         return Transform(dihedral=int(rng.integers(8)), colours=tuple(int(c) for c in colours))
 
+    def draw_symmetries(self, rng: np.random.Generator, count: int) -> list[Transform]:
+        return [self.draw_symmetry(rng) for _ in range(count)]
+
     def terminal_lines(
         self, puzzle: Puzzle, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
     ) -> list[str]:

@@ -308,6 +308,13 @@ class Maze:
         """One of the 8 symmetries of the square; each maps shortest paths to shortest paths."""
         return Dihedral(int(rng.integers(8)))
 
+    def draw_symmetries(self, rng: np.random.Generator, count: int) -> list[Dihedral]:
+        """The 7 maps other than the identity in random order, then all 8 again in a new order, and so on."""
+        order = list(rng.permutation(np.arange(1, 8)))
+        while len(order) < count:
+            order += list(rng.permutation(8))
+        return [Dihedral(int(t)) for t in order[:count]]
+
     def terminal_lines(
         self, puzzle: Puzzle, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
     ) -> list[str]:

@@ -292,6 +292,10 @@ class Sudoku:
         """Relabel digits, permute bands, stacks and the rows and columns inside them, maybe transpose."""
         return random_transforms(rng, 1)[0]
 
+    def draw_symmetries(self, rng: np.random.Generator, count: int) -> list[SudokuTransform]:
+        """`count` random symmetries (there are 2 x 9! x 6^8 of them: repeats are negligible)."""
+        return random_transforms(rng, count)
+
     def terminal_lines(
         self, puzzle: Puzzle, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
     ) -> list[str]:

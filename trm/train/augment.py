@@ -22,7 +22,7 @@ def augment_sudoku(
     ignored = labels == IGNORE_LABEL_ID
     digits = np.where(ignored, 0, labels - 1)
     new_inputs, new_labels, new_ignored = inputs.copy(), digits.copy(), ignored.copy()
-    transforms = random_transforms(rng, global_size or len(inputs))[start:start + len(inputs)]
+    transforms = random_transforms(rng, global_size or len(inputs))[start : start + len(inputs)]
     for i, transform in enumerate(transforms):
         if (inputs[i] >= 0).all():  # padded rows (all PAD) stay as they are
             new_inputs[i] = transform.apply(inputs[i])

@@ -62,8 +62,9 @@ def training_step(config: TrainConfig) -> TrainingStep:
     device = pick_device(config.device)
     group = tdist.init_distributed(device.type)
     if config.global_batch_size % group.world_size:
-        raise ConfigError(f"global_batch_size={config.global_batch_size} does not split evenly across "
-                          f"{group.world_size} processes")
+        raise ConfigError(
+            f"global_batch_size={config.global_batch_size} does not split evenly across {group.world_size} processes"
+        )
     if device.type == "cuda":
         device = torch.device("cuda", group.local_rank)
         torch.cuda.set_device(device)  # NCCL and the matmul-rate probe use the current device
@@ -71,15 +72,24 @@ def training_step(config: TrainConfig) -> TrainingStep:
         torch.set_num_threads(config.threads)
     kept = device.type == "cpu" and config.reuse_cpu_memory and reuse_freed_memory()
     model_config = config.model.model_copy(
-        update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
+        update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device))
+    )
     try:  # the dataset fixes vocabulary and length when it is there; otherwise the config does
         meta = read_dataset(config.data.path, "train").metadata
-        model_config = model_config.model_copy(update=dict(
-            vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers))
+        model_config = model_config.model_copy(
+            update=dict(
+                vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers
+            )
+        )
     except DataError:  # no dataset at data.path: the config's own sizes
         pass
-    backend, why = choose_backend(config.backend, model_config, config.global_batch_size // group.world_size,
-                                  device, getattr(torch, model_config.forward_dtype))
+    backend, why = choose_backend(
+        config.backend,
+        model_config,
+        config.global_batch_size // group.world_size,
+        device,
+        getattr(torch, model_config.forward_dtype),
+    )
     torch.manual_seed(config.seed)
     model = TRM(model_config, backend).to(device).train()
     if group.enabled:
@@ -87,8 +97,9 @@ def training_step(config: TrainConfig) -> TrainingStep:
     if config.compile:
         torch._dynamo.reset()  # a fresh compile cache: graphs of an earlier bench in this process count
         model.compile_networks()  # against the recompile limit, past which torch runs eagerly
-    optimizer = AdamATan2(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
-                          weight_decay=config.weight_decay)
+    optimizer = AdamATan2(
+        model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
+    )
     B, L, V = config.global_batch_size, model_config.seq_len, model_config.vocab_size
     g = torch.Generator().manual_seed(config.seed)
     batch = {
@@ -165,16 +176,20 @@ def bench(config: TrainConfig, steps: int = 20, warmup: int = 5) -> dict[str, fl
 
 def print_report(config: TrainConfig, result: dict[str, float | str], device: str) -> None:
     m = config.model.model_copy(update=dict(forward_dtype=resolve_forward_dtype(config.model.forward_dtype, device)))
-    print(f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
-          f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
-          f"device={device} threads={result['threads']}"
-          + (f" x {result['processes']:.0f} processes" if result.get("processes", 1) > 1 else "")
-          + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else ""))
+    print(
+        f"config: D={m.hidden_size} T={m.T} n={m.n} layers={m.num_layers} mixer={m.mixer} "
+        f"batch={config.global_batch_size} dtype={m.forward_dtype} compile={config.compile} "
+        f"device={device} threads={result['threads']}"
+        + (f" x {result['processes']:.0f} processes" if result.get("processes", 1) > 1 else "")
+        + (" (freed CPU memory kept for reuse)" if result.get("reuse_cpu_memory") else "")
+    )
     print(f"  {result['backend']}")
     print(f"  training step          {result['step_seconds'] * 1000:10.1f} ms")
     print(f"  examples x sup. steps  {result['examples_x_steps_per_s']:10.1f} /s")
-    print(f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "
-          f"({result['model_flops_per_step'] / 1e9:.1f} GFLOP per step)")
+    print(
+        f"  model FLOPs            {result['model_flops_per_s'] / 1e9:10.1f} GFLOP/s "
+        f"({result['model_flops_per_step'] / 1e9:.1f} GFLOP per step)"
+    )
     print(f"  float32 matmul rate    {result['matmul_flops_per_s'] / 1e9:10.1f} GFLOP/s (measured)")
     print(f"  fraction of matmul     {result['fraction_of_matmul_rate']:10.1%}")
     if "forward_dtype_matmul_flops_per_s" in result:

@@ -123,8 +123,9 @@ def first_non_finite(tree: Any, name: str = "") -> str | None:
     return None
 
 
-def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], model: TRM, keep_last: int,
-                    extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, state: dict[str, Any], model: TRM, keep_last: int, extra: dict[str, Any] | None = None
+) -> Path:
     """Write checkpoint `step` (the evaluated `model` and the full training `state`), then
     delete all but the newest `keep_last` checkpoints. The caller has checked that both are finite."""
     target = run_dir / "checkpoints" / f"step_{step:08d}"

@@ -190,8 +190,9 @@ def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if base is None:
         return raw
     if not isinstance(base, str) or not base.strip() or "\0" in base:
-        raise ConfigError(f"{path}: base: expected the path of another config file, relative to this one "
-                          f"(got {base!r})")
+        raise ConfigError(
+            f"{path}: base: expected the path of another config file, relative to this one (got {base!r})"
+        )
     base_path = path.parent / base
     chain = (*chain, path)
     seen = [os.path.realpath(p) for p in chain]  # realpath, unlike resolve, allows symlink loops
@@ -224,8 +225,10 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def shipped_configs() -> list[Path]:
     """Every YAML config that ships with trm, in path order (paper runs, then the folders)."""
     if not CONFIGS.is_dir():
-        raise ConfigError(f"{CONFIGS}: the shipped configs are missing from this installation of trm; "
-                          "reinstall it from a clone of the repository (pip install .)")
+        raise ConfigError(
+            f"{CONFIGS}: the shipped configs are missing from this installation of trm; "
+            "reinstall it from a clone of the repository (pip install .)"
+        )
     return sorted(CONFIGS.rglob("*.yaml"), key=lambda p: (len(p.relative_to(CONFIGS).parts), p))
 
 

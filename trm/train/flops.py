@@ -70,8 +70,10 @@ def model_flops(config: ModelConfig, batch_size: int, training: bool = True) -> 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     B, S, D = batch_size, config.total_len, config.hidden_size
     block = _block_flops(config, B)
-    layers = {"net": config.num_layers, "net_y": (config.y_layers or config.num_layers) if config.separate_nets
-              else config.num_layers}
+    layers = {
+        "net": config.num_layers,
+        "net_y": (config.y_layers or config.num_layers) if config.separate_nets else config.num_layers,
+    }
     steps = schedule(config)
     graded = steps.graded
     per_call = [layers[name] * block for name in steps.networks]
@@ -80,7 +82,7 @@ def model_flops(config: ModelConfig, batch_size: int, training: bool = True) -> 
     one_pass = sum(per_call) + heads
     act_continue = one_pass if training and config.act_continue and config.N_sup > 1 else 0
     forward = one_pass + act_continue
-    backward = 2 * (sum(per_call[len(per_call) - graded:]) + heads) if training else 0
+    backward = 2 * (sum(per_call[len(per_call) - graded :]) + heads) if training else 0
     return {
         "per_call": per_call,
         "graded_calls": graded if training else 0,

@@ -90,16 +90,25 @@ class Trainer:
         self.train_split = read_dataset(config.data.path, "train")
         self.has_test_split = (Path(config.data.path) / "test").is_dir()
         meta = self.train_split.metadata
-        model_config = config.model.model_copy(update=dict(
-            vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers,
-            # checkpoints record the dtype the run trained in, not "auto"
-            forward_dtype=resolve_forward_dtype(config.model.forward_dtype, self.device),
-        ))
+        model_config = config.model.model_copy(
+            update=dict(
+                vocab_size=meta.vocab_size,
+                seq_len=meta.seq_len,
+                num_puzzle_identifiers=meta.num_puzzle_identifiers,
+                # checkpoints record the dtype the run trained in, not "auto"
+                forward_dtype=resolve_forward_dtype(config.model.forward_dtype, self.device),
+            )
+        )
         if config.model.forward_dtype == "auto" and self.dist.is_main:
             native = "native" if native_bfloat16(self.device) else "no native"
             print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
-        backend, why = choose_backend(config.backend, model_config, config.global_batch_size // self.dist.world_size,
-                                      self.device, getattr(torch, model_config.forward_dtype))
+        backend, why = choose_backend(
+            config.backend,
+            model_config,
+            config.global_batch_size // self.dist.world_size,
+            self.device,
+            getattr(torch, model_config.forward_dtype),
+        )
         if self.dist.is_main:
             print(why)
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
@@ -110,12 +119,18 @@ class Trainer:
             self.model.compile_networks()
 
         opt_cls = AdamATan2 if config.optimizer == "adam_atan2" else torch.optim.AdamW
-        self.optimizer = opt_cls(self.model.parameters(), lr=0.0, betas=(config.beta1, config.beta2),
-                                 weight_decay=config.weight_decay)
+        self.optimizer = opt_cls(
+            self.model.parameters(), lr=0.0, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
+        )
         self.ema = EMA(self.model, config.ema_rate) if config.ema else None
-        self.sampler = TrainSampler(self.train_split, config.global_batch_size, seed=config.seed,
-                                    rank=self.dist.rank, world_size=self.dist.world_size,
-                                    epochs_per_iter=config.eval_interval_epochs or 1)
+        self.sampler = TrainSampler(
+            self.train_split,
+            config.global_batch_size,
+            seed=config.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            epochs_per_iter=config.eval_interval_epochs or 1,
+        )
         self.total_steps, self.eval_interval = config.schedule(self.train_split.metadata)
         self.progress = Progress()
         self.carry: Carry | None = None
@@ -162,8 +177,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if model.puzzle_emb is not None and model.puzzle_emb.rows is not None:
             emb_lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
-            sign_sgd_embedding_step(model.puzzle_emb.weight, model.puzzle_emb.rows.grad, model.puzzle_emb.ids,
-                                    emb_lr, cfg.puzzle_emb_weight_decay)
+            sign_sgd_embedding_step(
+                model.puzzle_emb.weight,
+                model.puzzle_emb.rows.grad,
+                model.puzzle_emb.ids,
+                emb_lr,
+                cfg.puzzle_emb_weight_decay,
+            )
             model.puzzle_emb.rows = model.puzzle_emb.ids = None
         if self.ema is not None:
             self.ema.update(model)
@@ -183,16 +203,27 @@ class Trainer:
         every sample runs N_sup steps, the reference's evaluation. The processes split the
         batches and sum their counts."""
         config = self.config
-        report = evaluate(self._ema_model(), config.data.path, split="test", limit=config.data.eval_limit,
-                          batch_size=config.eval_batch_size or config.global_batch_size, progress=False,
-                          arc_voting=False, rank=self.dist.rank, world_size=self.dist.world_size)
+        report = evaluate(
+            self._ema_model(),
+            config.data.path,
+            split="test",
+            limit=config.data.eval_limit,
+            batch_size=config.eval_batch_size or config.global_batch_size,
+            progress=False,
+            arc_voting=False,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
         return evaluation_metrics(report)
 
     # ------------------------------------------------------------------ checkpoints
 
     def _state(self) -> dict[str, Any]:
-        local = {"carry": carry_state(self.carry), "torch_rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+        local = {
+            "carry": carry_state(self.carry),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+        }
         ranks = [local]
         if self.dist.enabled:
             ranks = [None] * self.dist.world_size
@@ -235,8 +266,10 @@ class Trainer:
                 torch.cuda.set_rng_state(mine["cuda_rng"])
             self.carry = carry_from_state(mine["carry"], self.device)
         elif self.dist.is_main:
-            print(f"resuming on {self.dist.world_size} processes instead of {state['world_size']}: "
-                  "in-flight samples restart")
+            print(
+                f"resuming on {self.dist.world_size} processes instead of {state['world_size']}: "
+                "in-flight samples restart"
+            )
 
     def save(self, eval_metrics: dict[str, float] | None) -> None:
         state = self._state()  # a collective when distributed: every rank takes part
@@ -270,10 +303,14 @@ class Trainer:
         lower = f"lr={self.config.lr / 3:g}"
         found = checkpoint_dirs(self.run_dir)
         if found:
-            return (f"The last checkpoint, {found[-1]}, was checked to be finite when saved: resume from it "
-                    f"with a lower learning rate, e.g. trm train --resume {self.run_dir} {lower}")
-        return (f"No checkpoint was saved before: start again with a lower learning rate, e.g. "
-                f"trm train --resume {self.run_dir} {lower} (it restarts from step 0)")
+            return (
+                f"The last checkpoint, {found[-1]}, was checked to be finite when saved: resume from it "
+                f"with a lower learning rate, e.g. trm train --resume {self.run_dir} {lower}"
+            )
+        return (
+            f"No checkpoint was saved before: start again with a lower learning rate, e.g. "
+            f"trm train --resume {self.run_dir} {lower} (it restarts from step 0)"
+        )
 
     def _any_rank(self, *flags: bool) -> list[bool]:
         """Each flag raised on any process: every process must take the same branch."""
@@ -293,8 +330,14 @@ class Trainer:
         last_eval: dict[str, float] = {}
         batches = self._batches()
         self.writer.start(self.progress.step if self.resumed else None)
-        bar = tqdm(total=self.total_steps, initial=self.progress.step, disable=not self.dist.is_main,
-                   desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.progress.step,
+            disable=not self.dist.is_main,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+        )
         window_start, window_steps = time.perf_counter(), 0
         last_save = time.monotonic()
         with stop_on_signals(self._ask_to_stop, self.dist.is_main), contextlib.ExitStack() as cleanup:
@@ -313,8 +356,10 @@ class Trainer:
                     metrics["train/examples_x_steps_per_s"] = rate
                     metrics["train_seconds"] = self.progress.train_seconds
                     self.writer.write(step, metrics)
-                    bar.set_postfix_str(f"loss {metrics['train/loss']:.3f} exact {metrics['train/exact_accuracy']:.3f}"
-                                        f" {rate:.0f} ex*steps/s")
+                    bar.set_postfix_str(
+                        f"loss {metrics['train/loss']:.3f} exact {metrics['train/exact_accuracy']:.3f}"
+                        f" {rate:.0f} ex*steps/s"
+                    )
                     window_start, window_steps = time.perf_counter(), 0
                 stop, save_due = self._any_rank(self._signal is not None, time.monotonic() - last_save >= save_seconds)
                 evaluate_now = self.has_test_split and (step % eval_every == 0 or done)
@@ -331,10 +376,13 @@ class Trainer:
                 if stop and not done:
                     signum = self._signal or signal.SIGTERM  # another process may have received it
                     saved = self.run_dir / "checkpoints" / f"step_{step:08d}"
-                    raise TrainingInterrupted(signum, (
-                        f"stopped by {signal.Signals(signum).name} at step {step}; saved {saved}. "
-                        f"Resume with: trm train --resume {self.run_dir}"
-                    ))
+                    raise TrainingInterrupted(
+                        signum,
+                        (
+                            f"stopped by {signal.Signals(signum).name} at step {step}; saved {saved}. "
+                            f"Resume with: trm train --resume {self.run_dir}"
+                        ),
+                    )
         return last_eval
 
     def _ask_to_stop(self, signum: int) -> None:
@@ -347,8 +395,10 @@ class Trainer:
         self.writer.write(step, result)
         if self.dist.is_main:
             minutes = self.progress.train_seconds / 60
-            bar.write(f"step {step}: test exact {result['test/exact_accuracy']:.4f}, "
-                      f"token {result['test/accuracy']:.4f} ({minutes:.1f} min of training)")
+            bar.write(
+                f"step {step}: test exact {result['test/exact_accuracy']:.4f}, "
+                f"token {result['test/accuracy']:.4f} ({minutes:.1f} min of training)"
+            )
         if result["test/exact_accuracy"] > self.progress.best_exact and self.dist.is_main:
             self.progress.best_exact = result["test/exact_accuracy"]
             save_best(self.run_dir, self._ema_model(), {"step": step, "metrics": result})

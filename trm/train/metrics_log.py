@@ -88,8 +88,12 @@ class MetricsWriter:
         if self._tensorboard is not None:
             self.tb = self._tensorboard(str(self.run_dir / "tensorboard"))
         if self._wandb is not None:
-            self.wandb = self._wandb.init(project=self.config.log.wandb_project, name=self.config.name,
-                                          config=self.config.model_dump(mode="json"), resume="allow")
+            self.wandb = self._wandb.init(
+                project=self.config.log.wandb_project,
+                name=self.config.name,
+                config=self.config.model_dump(mode="json"),
+                resume="allow",
+            )
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:

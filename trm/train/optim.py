@@ -21,8 +21,15 @@ class AdamATan2(torch.optim.Optimizer):
     defaults; `a` and `b` are exposed for the paper's variant.
     """
 
-    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95),
-                 weight_decay: float = 0.0, a: float = 1.0, b: float = 1.0) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.95),
+        weight_decay: float = 0.0,
+        a: float = 1.0,
+        b: float = 1.0,
+    ) -> None:
         if lr < 0 or weight_decay < 0 or not all(0 <= beta < 1 for beta in betas):
             raise ValueError(f"invalid AdamATan2 settings: lr={lr}, betas={betas}, weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, a=a, b=b))

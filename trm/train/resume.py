@@ -59,8 +59,11 @@ def newest_readable_state(run_dir: Path, is_main: bool) -> tuple[dict[str, Any],
             aside = bad.with_name(f"{bad.name}.unreadable")
             with contextlib.suppress(OSError):
                 os.replace(bad, aside)
-            print(f"warning: {error}; resuming from {checkpoint}, the checkpoint before it "
-                  f"({bad.name} is kept as {aside.name})", file=sys.stderr)
+            print(
+                f"warning: {error}; resuming from {checkpoint}, the checkpoint before it "
+                f"({bad.name} is kept as {aside.name})",
+                file=sys.stderr,
+            )
         return state, checkpoint
     reasons = "; ".join(str(error) for _, error in unreadable)
     raise CheckpointError(f"{run_dir}: no readable checkpoint to resume from: {reasons}")
@@ -70,13 +73,23 @@ def carry_state(carry: Carry | None) -> dict[str, Any] | None:
     """The carry (samples in flight) as CPU tensors, to save."""
     if carry is None:
         return None
-    return {"y": carry.y.cpu(), "z": carry.z.cpu(), "steps": carry.steps.cpu(), "halted": carry.halted.cpu(),
-            "data": {k: v.cpu() for k, v in carry.data.items()}}
+    return {
+        "y": carry.y.cpu(),
+        "z": carry.z.cpu(),
+        "steps": carry.steps.cpu(),
+        "halted": carry.halted.cpu(),
+        "data": {k: v.cpu() for k, v in carry.data.items()},
+    }
 
 
 def carry_from_state(state: dict[str, Any] | None, device: torch.device) -> Carry | None:
     """The carry `carry_state` saved, on `device`."""
     if state is None:
         return None
-    return Carry(state["y"].to(device), state["z"].to(device), state["steps"].to(device),
-                 state["halted"].to(device), {k: v.to(device) for k, v in state["data"].items()})
+    return Carry(
+        state["y"].to(device),
+        state["z"].to(device),
+        state["steps"].to(device),
+        state["halted"].to(device),
+        {k: v.to(device) for k, v in state["data"].items()},
+    )

@@ -36,8 +36,11 @@ def stop_on_signals(asked: Callable[[int], None], is_main: bool) -> Iterator[Non
         received.append(signum)
         asked(signum)
         if is_main:  # os.write: print could re-enter a write the handler interrupted
-            os.write(2, f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this step, then "
-                        "stopping (Ctrl-C again stops at once, without saving)\n".encode())
+            os.write(
+                2,
+                f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this step, then "
+                "stopping (Ctrl-C again stops at once, without saving)\n".encode(),
+            )
 
     # A signal ignored at start stays ignored (as Python leaves SIGINT for a shell script's `cmd &`).
     caught = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
