@@ -48,7 +48,8 @@ class Task(Protocol):
     - `one_line(grid)` is an answer as one line of text to paste elsewhere (None: no such form).
     - `draw_symmetry(rng)` draws a random `Symmetry` from a numpy Generator;
       `draw_symmetries(rng, count)` draws `count` for the views of test-time scaling, all
-      different from the identity and from each other as far as the task has enough.
+      different from the identity and from each other as far as the task has enough; the
+      first m of them are what `count` = m draws (a run with fewer trajectories is a prefix).
     - `terminal_lines` and `cells` draw a grid of a puzzle (`previous`: the grid one step
       before, to show what changed) as text and for the shared picture renderer.
     """

@@ -293,8 +293,9 @@ class Sudoku:
         return random_transforms(rng, 1)[0]
 
     def draw_symmetries(self, rng: np.random.Generator, count: int) -> list[SudokuTransform]:
-        """`count` random symmetries (there are 2 x 9! x 6^8 of them: repeats are negligible)."""
-        return random_transforms(rng, count)
+        """`count` random symmetries (there are 2 x 9! x 6^8 of them: repeats are negligible), drawn one
+        by one, so the first m of them are what `count` = m draws."""
+        return [random_transforms(rng, 1)[0] for _ in range(count)]
 
     def terminal_lines(
         self, puzzle: Puzzle, grid: np.ndarray, previous: np.ndarray | None = None, colour: bool = True
