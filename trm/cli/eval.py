@@ -7,8 +7,12 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trm.config import BACKEND_CHOICES, HALT_MODES, HALT_THRESHOLD, SELECT_RULES
+
+if TYPE_CHECKING:
+    from trm.eval.trajectories import Plan
 
 EVAL_EXAMPLES = """\
 examples:
@@ -18,12 +22,24 @@ examples:
   trm eval runs/sudoku --data data/sudoku-extreme-1k-aug-1000 --max-steps 32 --device cuda
   trm eval runs/arc1 --data data/arc1 --batch-size 512 --device cuda --output results/arc1.json
 
+test-time scaling (Sudoku, Maze): several trajectories per puzzle, one answer chosen from them
+  trm eval runs/sudoku --data data/sudoku-test --trajectories 16
+  trm eval runs/sudoku --data data/sudoku-test --trajectories 64 --noise 0.2 --max-steps 32 --seed 1
+  trm eval runs/maze --data data/maze-test --trajectories 8 --select vote
+  trm eval runs/sudoku --data data/sudoku-test --trajectories 8 --noise 0.3 --no-views --select halt
+
 CHECKPOINT may be a training run directory: its best/ checkpoint is evaluated (else its newest
 checkpoints/step_N/). The report (JSON) goes to CHECKPOINT/eval/<data>-<split>-<halt>/report.json
 (RUN_DIR/eval/best-<data>-<split>-<halt>/ for a run) unless --output says otherwise; for ARC,
 submission.json (Kaggle format) is written beside it. For a model shipped with the package
 (trm/pretrained/NAME) the report goes to ./eval/NAME-<data>-<split>-<halt>/ instead, so nothing
 is written inside the installed package.
+
+With --trajectories, --noise or --select the run is a test-time scaling run: its report (selected
+exact accuracy, pass@K, which is judged by the labels and is not an accuracy, valid rate, compute per
+puzzle, accuracy at K = 1, 2, 4, ...) goes to <data>-<split>-K<K>-<select>[-noise<S>][-noviews]
+[-k<steps>][-q<Q>]-seed<N>/report.json in the same place. --halt does not apply there: --select decides when
+trajectories stop. ARC keeps its own voting over its dataset's variants (pass@K) and takes none of these.
 """
 
 
@@ -99,8 +115,9 @@ def add_scaling_options(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=1,
         metavar="K",
-        help="trajectories per puzzle: the puzzle as given, then K-1 random symmetries of it (default: %(default)s, "
-        "one run as without this option). Example: --trajectories 64",
+        help="trajectories per puzzle: the puzzle as given, then K-1 random symmetries of it (with --no-views: the "
+        "puzzle as given, made different by --noise) (default: %(default)s, one run as without this option). "
+        "Example: --trajectories 64",
     )
     group.add_argument(
         "--noise",
@@ -143,6 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(ev, "fixed")
+    ev.set_defaults(halt=None)  # None: not given (fixed), so that --halt given with test-time scaling is refused
     ev.add_argument("--data", required=True, metavar="DIR", help="dataset root (holding train/ and test/)")
     ev.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
     ev.add_argument("--batch-size", type=_positive, default=256, help="examples per batch (default: %(default)s)")
@@ -168,6 +186,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="kernels for the model's products (trm/backends): auto times default and onednn (x86-64 CPUs) on "
         "the model's shape and keeps the faster (default: %(default)s)",
     )
+    add_scaling_options(ev)
     ev.set_defaults(run=run_eval)
 
 
@@ -182,11 +201,30 @@ def default_report_path(
     shipped inside the package, ./eval/<model>-... (the package may be read-only, and is not
     the user's to write to).
     """
+    name = f"{Path(data).resolve().name}-{split}-{halt}"
+    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
+    return _report_path(checkpoint, name)
+
+
+def scaling_report_path(
+    checkpoint: str, data: str, split: str, plan: Plan, max_steps: int | None, threshold: float = HALT_THRESHOLD
+) -> Path:
+    """Where a test-time scaling run's report goes by default: as `default_report_path`, in a
+    directory named by the plan, <data>-<split>-K<K>-<select>[-noise<S>][-noviews][-k<steps>]
+    [-q<Q>]-seed<N>, so that runs with other settings do not replace each other's reports.
+    `max_steps` is the step limit given on the command line (None: the model's N_sup)."""
+    name = f"{Path(data).resolve().name}-{split}-K{plan.trajectories}-{plan.select}"
+    name += f"-noise{plan.noise:g}" if plan.noise else ""
+    name += "" if plan.views else "-noviews"
+    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
+    return _report_path(checkpoint, f"{name}-seed{plan.seed}")
+
+
+def _report_path(checkpoint: str, name: str) -> Path:
+    """CHECKPOINT/eval/NAME/report.json, or where `default_report_path` says for runs and shipped models."""
     from trm.eval.evaluate import resolve_checkpoint
 
     resolved = resolve_checkpoint(checkpoint)
-    name = f"{Path(data).resolve().name}-{split}-{halt}"
-    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
     pretrained = Path(__file__).resolve().parent.parent / "pretrained"
     real = resolved.resolve()
     if real.is_relative_to(pretrained):
@@ -217,18 +255,27 @@ def _write(option: str, path: Path, write: Callable[[Path], object]) -> None:
 
 def run_eval(args: argparse.Namespace) -> None:
     from trm.backends import reuse_freed_memory
-    from trm.eval.arc import write_submission
-    from trm.eval.evaluate import evaluate, write_report
 
     if args.device.startswith("cpu"):
         reuse_freed_memory()
+    if scaling_requested(args):
+        _run_scaling(args)
+    else:
+        _run_plain(args)
 
+
+def _run_plain(args: argparse.Namespace) -> None:
+    """One run per example, halted by --halt (fixed unless given)."""
+    from trm.eval.arc import write_submission
+    from trm.eval.evaluate import evaluate, write_report
+
+    halt = args.halt or "fixed"
     report = evaluate(
         args.checkpoint,
         args.data,
         split=args.split,
         batch_size=args.batch_size,
-        halt=args.halt,
+        halt=halt,
         max_steps=args.max_steps,
         limit=args.limit,
         halt_threshold=args.halt_threshold,
@@ -241,7 +288,7 @@ def run_eval(args: argparse.Namespace) -> None:
     output = (
         Path(args.output)
         if args.output
-        else default_report_path(args.checkpoint, args.data, args.split, args.halt, args.max_steps, args.halt_threshold)
+        else default_report_path(args.checkpoint, args.data, args.split, halt, args.max_steps, args.halt_threshold)
     )
     _write("--output", output, lambda path: write_report(report, path))
     print(f"report written to {output}")
@@ -249,3 +296,63 @@ def run_eval(args: argparse.Namespace) -> None:
         submission = Path(args.submission) if args.submission else output.with_name("submission.json")
         _write("--submission", submission, lambda path: write_submission(path, report.submission))
         print(f"Kaggle submission written to {submission}")
+
+
+def scaling_plan(args: argparse.Namespace) -> Plan:
+    """The test-time scaling plan of a command line; max_steps None stands for the model's N_sup."""
+    from trm.errors import ConfigError
+    from trm.eval.trajectories import Plan
+
+    if args.halt is not None:
+        raise ConfigError(
+            f"--halt {args.halt} does not apply with test-time scaling (--trajectories, --noise, --select): "
+            "--select decides when trajectories stop (verify: at a valid answer; halt, vote: when the halting "
+            "head says so, at --halt-threshold); leave out --halt"
+        )
+    return Plan(
+        trajectories=args.trajectories,
+        select=args.select or "verify",
+        noise=args.noise,
+        views=args.views,
+        max_steps=args.max_steps,
+        halt_threshold=args.halt_threshold,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+
+
+def _run_scaling(args: argparse.Namespace) -> None:
+    """Test-time scaling: many trajectories per puzzle (`trm.eval.scaling`)."""
+    import json
+
+    from trm.eval.scaling import evaluate_trajectories
+
+    if args.submission:
+        from trm.errors import ConfigError
+
+        raise ConfigError("--submission is for ARC, which takes no test-time scaling options")
+    plan = scaling_plan(args)
+    report = evaluate_trajectories(
+        args.checkpoint,
+        args.data,
+        plan,
+        split=args.split,
+        limit=args.limit,
+        device=args.device,
+        forward_dtype=args.dtype,
+        backend=args.backend,
+        progress=not args.quiet,
+    )
+    print(report.table())
+    output = (
+        Path(args.output)
+        if args.output
+        else scaling_report_path(args.checkpoint, args.data, args.split, plan, args.max_steps, args.halt_threshold)
+    )
+
+    def write(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+    _write("--output", output, write)
+    print(f"report written to {output}")

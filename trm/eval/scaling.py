@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,20 +176,23 @@ def evaluate_trajectories(
     progress: bool = True,
 ) -> ScalingReport:
     """Run `plan` on the puzzles of `data_dir/split` (the first `limit`) with a model or a
-    checkpoint path, and score the chosen answers against the labels."""
+    checkpoint path, and score the chosen answers against the labels. A plan whose `max_steps`
+    is None runs the model's N_sup steps (the report's plan gives the number used)."""
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be at least 1, got {limit}")
     check_device(device)
     model, checkpoint = resolve_model(model, device, forward_dtype)
-    if backend is not None:
-        model.use_backend(choose_backend(backend, model.config, plan.batch_size, model.y_init.device, model.dtype)[0])
+    if plan.max_steps is None:
+        plan = replace(plan, max_steps=model.config.N_sup)
     root = Path(data_dir)
     metadata, inputs, labels, ids = read_examples(root, split, limit)
     check_model_fits(model.config, metadata, checkpoint, str(root / split / "dataset.json"))
     task = task_for(metadata.vocab_size, metadata.seq_len)
     if task is None:
         raise ConfigError(f"{root}: vocab_size {metadata.vocab_size} and seq_len {metadata.seq_len} belong to no task")
-    plan.check(task)
+    plan.check(task)  # before the backend is timed: a plan that cannot run is refused at once
+    if backend is not None:
+        model.use_backend(choose_backend(backend, model.config, plan.batch_size, model.y_init.device, model.dtype)[0])
     bar = tqdm(
         total=len(inputs),
         desc=f"solving ({plan.trajectories} trajectories, {plan.select})",

@@ -49,7 +49,7 @@ class Plan:
     select: str = "verify"
     noise: float = 0.0
     views: bool = True
-    max_steps: int = 16
+    max_steps: int | None = None  # None: the model's N_sup
     halt_threshold: float = HALT_THRESHOLD
     answers: int = 1
     seed: int = 0
@@ -58,7 +58,7 @@ class Plan:
     def check(self, task: Task) -> None:
         """Refuse settings that cannot work for `task`, naming the option."""
         for name in ("trajectories", "max_steps", "answers", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.select not in SELECT_RULES:
             raise ConfigError(f"select must be one of {', '.join(SELECT_RULES)}, got '{self.select}'")
@@ -127,7 +127,7 @@ def rank_answers(trajectories: list[Trajectory], select: str) -> list[Answer]:
     """
     groups: dict[bytes, list[Trajectory]] = {}
     for t in trajectories:
-        groups.setdefault(t.answer.tobytes(), []).append(t)
+        groups.setdefault(np.asarray(t.answer, dtype=np.int64).tobytes(), []).append(t)
     answers = []
     for group in groups.values():
         best = max(group, key=lambda t: t.q_halt)
@@ -154,7 +154,6 @@ def _stage_end(started: int, limit: int) -> int:
 class _Puzzle:
     symmetries: list[Symmetry | None]
     started: int = 0
-    running: int = 0
     done: bool = False
     ended: list[Trajectory] = field(default_factory=list)
     sample_steps: int = 0
@@ -226,6 +225,7 @@ def run_trajectories(
     identifiers = np.zeros(count, dtype=np.int32) if identifiers is None else np.asarray(identifiers)
     device = next(model.parameters()).device
     K, growing = plan.trajectories, plan.select == "verify"
+    max_steps = plan.max_steps or model.config.N_sup
     noise = torch.Generator(device=device).manual_seed(plan.seed) if plan.noise > 0 else None
 
     puzzles = [_Puzzle([None]) for _ in range(count)]
@@ -242,7 +242,10 @@ def run_trajectories(
         return puzzle.symmetries[j] if plan.views and j > 0 else None
 
     def own_frame(tokens: np.ndarray, symmetry: Symmetry | None) -> np.ndarray:
-        return tokens if symmetry is None else task.encode(symmetry.invert().apply(task.decode(tokens)))
+        """Tokens of a view's answer in the puzzle's own frame, as int64 whatever the task encodes to,
+        so that equal answers compare (and group) equal."""
+        mapped = tokens if symmetry is None else task.encode(symmetry.invert().apply(task.decode(tokens)))
+        return np.asarray(mapped, dtype=np.int64)
 
     def decide(p: int) -> None:
         puzzle = puzzles[p]
@@ -275,8 +278,6 @@ def run_trajectories(
             )
             ps = [p for p, _ in new]
             pool.add(ps, [j for _, j in new], tokens, identifiers[ps], keep_traces)
-            for p in ps:
-                puzzles[p].running += 1
         if len(pool) == 0:
             break
 
@@ -292,7 +293,7 @@ def run_trajectories(
         preds = out.logits.argmax(-1).cpu().numpy()
         q_halt = out.q_halt.float().cpu().numpy()
         pool.steps += 1
-        at_limit = pool.steps >= plan.max_steps
+        at_limit = pool.steps >= max_steps
         if growing:
             valid = task.validity(pool.tokens, preds)
             ends = valid | at_limit
@@ -312,21 +313,23 @@ def run_trajectories(
             puzzles[p].ended.append(
                 Trajectory(j, answer, int(pool.steps[r]), float(q_halt[r]), is_valid, trace=pool.traces[r])
             )
-            puzzles[p].running -= 1
             touched.add(p)
         for p in touched:
             puzzle = puzzles[p]
+            # All its trajectories so far have ended (not only those in the pool: with a small
+            # batch some may still wait in the queue).
+            stage_over = len(puzzle.ended) == puzzle.started
             if growing:
                 distinct = {t.answer.tobytes() for t in puzzle.ended if t.valid}
                 if len(distinct) >= plan.answers:
                     decide(p)
-                elif puzzle.running == 0 and puzzle.started < K:
+                elif stage_over and puzzle.started < K:
                     end = _stage_end(puzzle.started, K)
                     queue.extendleft((p, j) for j in reversed(range(puzzle.started, end)))
                     puzzle.started = end
-                elif puzzle.running == 0:
+                elif stage_over:
                     decide(p)
-            elif puzzle.running == 0:
+            elif stage_over:
                 decide(p)
 
         # Rows of decided puzzles still running are cut short; they keep their last answer.

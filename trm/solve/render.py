@@ -1,6 +1,7 @@
 """Drawing puzzles and the model's answers: coloured terminal text, PNG and animated GIF.
 
-Kept apart from `trm.solve.solve`, which computes; nothing here runs a model. Grids are the
+Kept apart from `trm.solve.solve`, which computes; nothing here runs a model. `solutions_json`
+is the object `trm solve --json` prints. Grids are the
 decoded ones a `Solution` holds; the puzzle's task says how they look (its terminal lines and
 its cells' colours and text, `trm.tasks`), and one renderer draws every task's pictures.
 """
@@ -16,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from trm.errors import ConfigError
-from trm.solve.solve import Solution
-from trm.tasks import Cells
+from trm.solve.solution import Solution
+from trm.tasks import Cells, Puzzle
 
 IMAGE_SUFFIXES = (".png", ".gif")
 
@@ -77,6 +78,13 @@ def verdict(solution: Solution) -> str | None:
         return None
     if solution.valid:
         return "valid solution: yes"
+    if solution.plan is not None:
+        ran = f"{solution.trajectories} trajectories of at most {solution.max_steps} steps"
+        if solution.plan.select == "verify":
+            why = f"none of {ran} found an answer that keeps the rules"
+        else:
+            why = f"--select {solution.plan.select} chose it among {ran}"
+        return f"NOT a solution: {solution.problem} ({why})"
     if solution.halt == "adaptive" and solution.steps < solution.max_steps:
         why = f"the halting head stopped it at step {solution.steps}; --halt valid would have gone on"
     elif solution.halt == "valid":
@@ -99,6 +107,8 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
     ]
     if len(solution.attempts) > 1:
         blocks.append(("attempt 2", grid_lines(solution, solution.attempts[1], colour=colour)))
+    for k, choice in enumerate(solution.answers[1:] if solution.plan else [], start=2):
+        blocks.append((f"answer {k}", grid_lines(solution, choice.answer, colour=colour)))
     if puzzle.label is not None:
         blocks.append(("expected", grid_lines(solution, puzzle.label, colour=colour)))
     lines = [f"{puzzle.task.title}: {puzzle.name}", side_by_side(blocks)]
@@ -110,6 +120,8 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
         lines.append(f"votes for the answer: {solution.votes} of {solution.variants}")
     if solution.valid is not None:
         lines.append(verdict(solution))
+    if solution.plan is not None:
+        lines += _scaling_lines(solution)
     if solution.correct is not None:
         hits = [bool(np.array_equal(a, puzzle.label)) for a in solution.attempts]
         lines.append(
@@ -120,8 +132,88 @@ def format_solution(solution: Solution, colour: bool = True) -> str:
     if one_line is not None:
         label = "answer" if solution.valid is not False else "last answer (NOT a solution)"
         lines.append(f"{label}: {one_line}")
+    for k, choice in enumerate(solution.answers[1:] if solution.plan else [], start=2):
+        one_line = puzzle.task.one_line(choice.answer)
+        if one_line is not None:
+            lines.append(f"answer {k}: {one_line}")
     lines += [f"note: {n}" for n in solution.notes]
     return "\n".join(lines)
+
+
+def _scaling_lines(solution: Solution) -> list[str]:
+    """Where a scaled answer came from, what it cost, and how many distinct answers were found."""
+    plan = solution.plan
+    view = "the puzzle as given" if solution.trajectory_index == 0 else "a symmetry of the puzzle"
+    lines = [
+        f"trajectories run: {solution.trajectories} of at most {plan.trajectories} (--select {plan.select}); "
+        f"the answer is trajectory {solution.trajectory_index}'s ({view})",
+        f"network calls: {solution.network_calls}   wall time: {solution.wall_time_s:.2f} s",
+    ]
+    valid = sum(bool(c.valid) for c in solution.answers)
+    if plan.answers > 1:
+        for k, choice in enumerate(solution.answers[1:], start=2):
+            lines.append(
+                f"answer {k}: trajectory {choice.trajectory}, steps {choice.steps}, "
+                f"halting confidence {choice.confidence:.3f}"
+            )
+        if valid < plan.answers:
+            lines.append(
+                f"found {valid} distinct answer{'s that keep' if valid != 1 else ' that keeps'} the rules (of "
+                f"{plan.answers} asked for) among {solution.trajectories} trajectories"
+            )
+    return lines
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def text_form(puzzle: Puzzle, grid: np.ndarray) -> str | list:
+    """A grid in its puzzle's own text form: Sudoku's 81 digits (0 = blank), a maze's lines
+    (`# SGo`; written one per line they are a maze file `trm solve` reads), ARC's list of rows
+    of colours (its task files' JSON)."""
+    task = puzzle.task
+    one_line = task.one_line(grid)
+    if one_line is not None:
+        return one_line
+    if not task.has_rules:
+        return np.asarray(grid).tolist()
+    return task.terminal_lines(puzzle, grid, colour=False)
+
+
+def _question_json(solution: Solution) -> dict:
+    puzzle = solution.puzzle
+    return {
+        "puzzle": text_form(puzzle, puzzle.grid),
+        "answers": [
+            {
+                "answer": text_form(puzzle, c.answer),
+                "valid": c.valid,
+                "steps": c.steps,
+                "confidence": c.confidence,
+                "trajectory": c.trajectory,
+            }
+            for c in solution.answers
+        ],
+        "trajectories": solution.trajectories,
+        "network_calls": solution.network_calls,
+        "wall_time_s": round(solution.wall_time_s, 4),
+    }
+
+
+def solutions_json(solutions: list[Solution]) -> dict:
+    """One JSON object for `trm solve --json`: {"task", "puzzle", "answers": [{"answer", "valid",
+    "steps", "confidence", "trajectory"}], "trajectories", "network_calls", "wall_time_s"}. An ARC
+    task with several test inputs gives {"task", "questions": [the same less "task", one per test
+    input], "network_calls", "wall_time_s"} with the totals."""
+    task = solutions[0].puzzle.task.name
+    if len(solutions) == 1:
+        return {"task": task, **_question_json(solutions[0])}
+    return {
+        "task": task,
+        "questions": [_question_json(s) for s in solutions],
+        "network_calls": sum(s.network_calls for s in solutions),
+        "wall_time_s": round(sum(s.wall_time_s for s in solutions), 4),
+    }
 
 
 def format_steps(solution: Solution, colour: bool = True, width: int | None = None, with_puzzle: bool = False) -> str:

@@ -21,12 +21,18 @@ by `trm.eval.metrics`, as evaluation checks them), so a confident but broken ans
 taken while steps remain; ARC, which has no such check, halts by the model's own "adaptive"
 rule. An answer that still breaks a rule at the step cap comes back with `valid` False and
 the rule it breaks in `problem`.
+
+Test-time scaling (`trajectories`, `noise`, `select`, `answers`; Sudoku and Maze) runs many
+trajectories of the puzzle (`trm.eval.trajectories`, in `trm.solve.scaled`) instead: the
+answer is the one `select` chooses, and up to `answers` distinct answers that keep the rules
+come back, most confident first.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,50 +41,18 @@ import torch
 from trm.config import ModelConfig
 from trm.data.format import read_identifiers
 from trm.errors import CheckpointError, ConfigError, DataError
-from trm.eval.adaptive import run_steps
+from trm.eval.adaptive import network_calls_per_step, run_steps
 from trm.eval.arc import sigmoid, vote
 from trm.eval.evaluate import check_device, check_halt_mode, resolve_model
 from trm.eval.metrics import rules_check
+from trm.eval.trajectories import Plan
 from trm.model.trm import TRM
 from trm.solve.puzzles import read_puzzles
+from trm.solve.scaled import solve_scaled
+from trm.solve.solution import Choice, Solution, Step
 from trm.tasks import ARC, Puzzle, Task, task_for
 from trm.tasks.arc import VARIANT_SEPARATOR, parse_variant_name, to_original
 from trm.tasks.grids import IDENTITY, Transform
-
-
-@dataclass
-class Step:
-    """The answer after one supervision step, and the halting confidence sigmoid(q_halt) then."""
-
-    answer: np.ndarray
-    confidence: float
-
-
-@dataclass
-class Solution:
-    """The model's answer to one puzzle (one ARC test input).
-
-    For ARC, `answer` and `attempts` are the voted top candidates over `variants` variants,
-    `confidence` the mean confidence of the winner; `steps` and `trajectory` are those of the
-    untransformed variant, `mean_steps` the mean over all variants.
-    """
-
-    puzzle: Puzzle
-    answer: np.ndarray
-    steps: int
-    confidence: float
-    trajectory: list[Step]
-    max_steps: int = 0  # the step cap it ran under
-    halt: str = ""  # the halting rule it ran under: "fixed", "adaptive" or "valid"
-    valid: bool | None = None  # Sudoku and Maze: a valid answer by the rules
-    problem: str | None = None  # why it is not valid
-    correct: bool | None = None  # whether it equals the known answer
-    attempts: list[np.ndarray] = field(default_factory=list)
-    variants: int = 1
-    votes: int = 1
-    mean_steps: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
 
 # --- Reading puzzles ------------------------------------------------------------------------
 
@@ -166,15 +140,18 @@ def _solve_grid(model: TRM, puzzle: Puzzle, halting: Halting) -> Solution:
     """A task with rules (Sudoku, Maze): one row, one answer, judged by the task's verifier."""
     task = puzzle.task
     tokens = task.encode(puzzle.grid)
+    tick = time.perf_counter()
     runs = _run(model, tokens[None], np.zeros(1, dtype=np.int32), halting, 1)
+    wall = time.perf_counter() - tick
     answer = task.decode(runs.preds[0])
     problem = task.verify(puzzle, answer)
     trajectory = [Step(task.decode(t), float(sigmoid(q))) for t, q in runs.trace]
+    steps, confidence = int(runs.steps[0]), float(sigmoid(runs.q_halt[0]))
     return Solution(
         puzzle=puzzle,
         answer=answer,
-        steps=int(runs.steps[0]),
-        confidence=float(sigmoid(runs.q_halt[0])),
+        steps=steps,
+        confidence=confidence,
         trajectory=trajectory,
         max_steps=halting.max_steps,
         halt=halting.mode,
@@ -182,6 +159,9 @@ def _solve_grid(model: TRM, puzzle: Puzzle, halting: Halting) -> Solution:
         problem=problem,
         attempts=[answer],
         mean_steps=float(runs.steps[0]),
+        answers=[Choice(answer, problem is None, steps, confidence, 0)],
+        network_calls=steps * network_calls_per_step(model.config),
+        wall_time_s=wall,
     )
 
 
@@ -221,7 +201,9 @@ def _solve_arc(
     """Run the test input in every variant, map the answers back and vote (trm.eval.arc)."""
     inputs = np.stack([ARC.encode(t.apply(puzzle.grid)) for _, t in variants])
     identifiers = np.array([i for i, _ in variants], dtype=np.int32)
+    tick = time.perf_counter()
     runs = _run(model, inputs, identifiers, halting, batch_size)
+    wall = time.perf_counter() - tick
     originals = [to_original(p, t) for p, (_, t) in zip(runs.preds, variants)]
     ranked = vote(zip(originals, sigmoid(runs.q_halt).tolist()))
     first = variants[0][1]
@@ -240,7 +222,18 @@ def _solve_arc(
         variants=len(variants),
         votes=ranked[0].votes,
         mean_steps=float(runs.steps.mean()),
+        answers=[_arc_choice(c.grid, c.confidence, originals, runs) for c in ranked[:2]],
+        trajectories=len(variants),
+        network_calls=int(runs.steps.sum()) * network_calls_per_step(model.config),
+        wall_time_s=wall,
     )
+
+
+def _arc_choice(grid: np.ndarray, confidence: float, originals: list[np.ndarray], runs: _Runs) -> Choice:
+    """A voted ARC candidate, with the steps and index of the most confident variant that gave it."""
+    givers = [i for i, o in enumerate(originals) if o.shape == grid.shape and np.array_equal(o, grid)]
+    best = max(givers, key=lambda i: runs.q_halt[i])
+    return Choice(grid, None, int(runs.steps[best]), confidence, best)
 
 
 def solve(
@@ -255,6 +248,12 @@ def solve(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     forward_dtype: str | None = None,
+    trajectories: int = 1,
+    noise: float = 0.0,
+    select: str | None = None,
+    views: bool = True,
+    seed: int = 0,
+    answers: int = 1,
 ) -> list[Solution]:
     """Solve a puzzle with a model (or a checkpoint path): one Solution per question.
 
@@ -266,20 +265,46 @@ def solve(
     to check (Sudoku, Maze) and "adaptive" for ARC.
     For ARC, `data_dir` is the dataset the model was trained with (its identifiers.json).
     `forward_dtype` overrides the checkpoint's dtype (see `trm.eval.evaluate.resolve_model`).
+
+    Test-time scaling (Sudoku, Maze) is asked for by `trajectories` > 1, `noise` > 0, a `select`
+    rule or `answers` > 1: the puzzle runs as `trajectories` trajectories (`trm.eval.trajectories`;
+    `views`, `noise` and `seed` say how they differ), `select` ("verify" by default, "halt" or
+    "vote") chooses the answer, and up to `answers` distinct answers that keep the rules come
+    back. `halt` is the rule of one plain run and is refused with these; `batch_size` is the
+    trajectories stepping together.
     """
     if halt is not None:
         check_halt_mode(halt)
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
+    if answers < 1:
+        raise ConfigError(f"answers must be at least 1, got {answers}")
+    scaling = trajectories > 1 or noise > 0 or select is not None or answers > 1
+    if scaling and halt is not None:
+        raise ConfigError(
+            f"--halt {halt} is the halting rule of one plain run; with --trajectories, --noise, --select or "
+            "--answers every trajectory stops at its first answer that keeps the rules (or when its halting "
+            "head says so, for --select halt and vote), and --select chooses the answer: leave out --halt"
+        )
     check_device(device)
     model, checkpoint = resolve_model(model, device, forward_dtype)
     task = model_task(model, checkpoint)
+    if scaling and not task.has_rules:
+        raise ConfigError(
+            f"{task.title} has no rules to check answers by and keeps its own voting over the task's variants: "
+            "--trajectories, --noise, --select and --answers are for Sudoku and Maze"
+        )
     puzzles = read_puzzles(puzzle, task_id)
     for p in puzzles:
         check_puzzle_fits(p, task, model.config, checkpoint)
+    steps = max_steps or model.config.N_sup
+    if scaling:
+        plan = Plan(trajectories, select or "verify", noise, views, steps, halt_threshold, answers, seed, batch_size)
+        plan.check(task)
+        return [solve_scaled(model, p, plan) for p in puzzles]
     halt = halt or ("valid" if task.has_rules else "adaptive")
     check_halt_mode(halt, task)
-    halting = Halting(halt, max_steps or model.config.N_sup, halt_threshold, task)
+    halting = Halting(halt, steps, halt_threshold, task)
     if task.has_rules:
         return [_solve_grid(model, p, halting) for p in puzzles]
     if data_dir is not None and puzzles[0].arc_task is None:

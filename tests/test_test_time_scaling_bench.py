@@ -1,0 +1,188 @@
+"""bench/test_time_scaling.py: its point filter, resumable runs, and the docs section that
+`--report` writes and `--check` (and this file) compares with the committed results."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from trm.errors import ConfigError
+from trm.eval.scaling import ScalingReport
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("test_time_scaling", ROOT / "bench" / "test_time_scaling.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def names(points) -> list[str]:
+    return [p.name for p in points]
+
+
+def fake_report(plan, accuracy: float = 0.5) -> ScalingReport:
+    """A report as evaluate_trajectories makes it, with made-up numbers."""
+    rules = ["verify"] if plan.select == "verify" else ["halt", "vote"]
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= plan.trajectories]
+    return ScalingReport(
+        checkpoint="model",
+        data="data",
+        split="test",
+        task="sudoku",
+        plan=vars(plan).copy(),
+        num_puzzles=10,
+        exact_accuracy=accuracy,
+        pass_at_k=0.9,
+        valid_rate=0.8,
+        valid_not_label_rate=0.0,
+        accuracy_at_k={rule: {k: accuracy * k / ks[-1] for k in ks} for rule in rules},
+        mean_trajectories=3.0,
+        mean_steps=40.0,
+        network_calls_per_step=4,
+        network_calls=1600,
+        wall_time_s=2.0,
+        puzzles_per_second=5.0,
+        time_per_puzzle_s={"median": 0.1, "mean": 0.2, "p90": 0.3, "max": 0.4},
+        device="cpu",
+    )
+
+
+@pytest.fixture
+def fake_runs(bench, monkeypatch):
+    """evaluate_trajectories and the dataset builder replaced: records the plans run."""
+    plans, built = [], []
+
+    def evaluate(model, data_dir, plan, **kwargs):
+        plans.append(plan)
+        return fake_report(plan)
+
+    monkeypatch.setattr(bench, "evaluate_trajectories", evaluate)
+    monkeypatch.setattr(bench, "build_datasets", lambda work, names, royle, progress: built.append(names))
+    return plans, built
+
+
+def test_the_committed_section_equals_the_regenerated_one(bench):
+    results = ROOT / "experiments" / "test-time-scaling" / "results.json"
+    if not results.exists():
+        pytest.skip("no committed results")
+    text = (ROOT / "docs" / "test-time-scaling.md").read_text()
+    regenerated = bench.regenerate(text, json.loads(results.read_text()))
+    assert regenerated == text, "run: python bench/test_time_scaling.py --report (docs/test-time-scaling.md is stale)"
+
+
+def test_every_point_once_and_patterns_select_by_part(bench):
+    every = names(bench.select_points(None))
+    assert len(every) == len(set(every)) == 3 * 3 * 2 * 3
+    assert names(bench.select_points(["royle:both:verify:32"])) == ["royle:both:verify:32"]
+    halt = names(bench.select_points(["maze:*:halt"]))
+    assert len(halt) == 9 and all(n.startswith("maze:") and ":halt:" in n for n in halt)
+    assert len(bench.select_points(["hard"])) == 18
+    assert names(bench.select_points(["*:noise:verify:1?"])) == [
+        "hard:noise:verify:16",
+        "royle:noise:verify:16",
+        "maze:noise:verify:16",
+    ]
+    # overlapping patterns give each point once, in the grid's order
+    both = names(bench.select_points(["maze:views:verify:64", "maze:views:verify"]))
+    assert both == ["maze:views:verify:16", "maze:views:verify:32", "maze:views:verify:64"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("maze:*:*:17", "matches no point"),
+        ("sudoku", "matches no point"),
+        ("a:b:c:d:e", "is not DATASET"),
+        ("maze::verify", "is not DATASET"),
+    ],
+)
+def test_a_bad_pattern_is_refused(bench, pattern, message):
+    with pytest.raises(ConfigError, match=message):
+        bench.select_points([pattern])
+
+
+def test_a_point_is_its_plan(bench):
+    settings = bench.Settings(trajectories=None, noise=0.3, seed=5, puzzles=None)
+    views = bench.Point("hard", "views", "verify", 32).plan(settings)
+    assert (views.trajectories, views.views, views.noise, views.max_steps, views.seed) == (64, True, 0.0, 32, 5)
+    noise = bench.Point("maze", "noise", "halt", 16).plan(settings)
+    assert (noise.trajectories, noise.views, noise.noise, noise.select) == (32, False, 0.3, "halt")
+    both = bench.Point("royle", "both", "verify", 64).plan(bench.Settings(8, 0.1, 0, 50))
+    assert (both.trajectories, both.views, both.noise) == (8, True, 0.1)
+
+
+def test_a_saved_point_is_not_run_again(bench, fake_runs, tmp_path):
+    plans, built = fake_runs
+    settings = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10)
+    points = bench.select_points(["maze:*:*:16"])
+    assert bench.run_points(tmp_path, points, settings, progress=False) == points
+    assert len(plans) == 6 and built == [["maze"]]
+    saved = json.loads(bench.point_path(tmp_path, points[0], settings).read_text())
+    assert saved["point"] == "maze:views:verify:16" and saved["report"]["plan"]["trajectories"] == 4
+
+    assert bench.run_points(tmp_path, points, settings, progress=False) == []
+    assert len(plans) == 6 and built[-1] == []
+    # another sigma reruns the points with noise, not the views ones; fewer puzzles rerun all
+    rerun = bench.run_points(tmp_path, points, bench.Settings(4, 0.1, 0, 10), progress=False)
+    assert {p.variant for p in rerun} == {"noise", "both"} and len(rerun) == 4
+    assert len(bench.run_points(tmp_path, points, bench.Settings(4, 0.2, 0, 5), progress=False)) == 6
+    assert "done" in bench.list_points(tmp_path, points, settings)
+    assert "not run" not in bench.list_points(tmp_path, points, settings)
+
+
+def test_the_table_shows_what_ran_and_marks_the_rest_not_run(bench, fake_runs, tmp_path):
+    settings = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10)
+    bench.run_points(tmp_path, bench.select_points(["hard:views"]), settings, progress=False)
+    results = bench.collect(tmp_path, settings, None)
+    assert sorted(results["points"]) == sorted(names(bench.select_points(["hard:views"])))
+    table = bench.dataset_table(results, "hard")
+    assert table[0].startswith("| variant | rule | steps | K=1 | K=2 | K=4 | pass@K |")
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in table[2:]}
+    assert len(rows) == 3 * 3 * 3
+    # fake accuracy at K is 0.5 * K / 4
+    assert "| 12.5% | 25.0% | 50.0% | 90.0% | 80.0% |" in rows[("views", "verify", "16")]
+    assert "| 50.0% | 90.0% | - |" in rows[("views", "vote", "32")]  # valid rate belongs to the halt rule
+    assert "| not run |" in rows[("noise", "verify", "16")] and "%" not in rows[("both", "halt", "64")]
+    assert "| not run |" in bench.dataset_table(results, "maze")[2]
+
+
+def test_a_changed_number_fails_the_check(bench, fake_runs, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    settings = ["--trajectories", "4", "--puzzles", "10"]
+    files = ["--results", str(tmp_path / "results.json"), "--doc", str(tmp_path / "doc.md")]
+    files += ["--images", str(tmp_path / "images")]
+    (tmp_path / "doc.md").write_text("before\n<!-- generated: test-time-scaling -->\n<!-- /generated -->\nafter\n")
+    bench.run_points(tmp_path / "work", bench.select_points(["royle:both"]), bench.Settings(4, 0.2, 0, 10), False)
+    assert bench.main([*settings, *files, "--work", str(tmp_path / "work"), "--report"]) == 0
+    text = (tmp_path / "doc.md").read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "6 of 54 points run" in text
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["tts-k-royle.png", "tts-steps-royle.png"]
+    assert bench.main([*files, "--check"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    results["points"]["royle:both:halt:16"]["accuracy_at_k"]["vote"]["4"] = 0.123
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert bench.main([*files, "--check"]) == 1
+    assert "out of date" in capsys.readouterr().out
+
+
+def test_the_report_keeps_committed_points_of_the_same_settings(bench, fake_runs, tmp_path):
+    settings = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10)
+    bench.run_points(tmp_path / "a", bench.select_points(["maze:views:verify"]), settings, progress=False)
+    bench.run_points(tmp_path / "b", bench.select_points(["hard:noise:halt:64"]), settings, progress=False)
+    merged = bench.collect(tmp_path / "b", settings, bench.collect(tmp_path / "a", settings, None))
+    assert len(merged["points"]) == 4
+    assert list(merged["points"]) == ["hard:noise:halt:64", *names(bench.select_points(["maze:views:verify"]))]
+    other = bench.Settings(trajectories=4, noise=0.5, seed=0, puzzles=10)
+    assert len(bench.collect(tmp_path / "b", other, bench.collect(tmp_path / "a", settings, None))["points"]) == 0
