@@ -22,7 +22,7 @@ saves its report in WORK/points/ atomically; a saved point is not run again, so 
 run continues where it stopped. `--report` collects the saved points that match the settings
 (K, sigma, seed, puzzles) into experiments/test-time-scaling/results.json and regenerates the
 section of docs/test-time-scaling.md between its `<!-- generated: ... -->` markers and the
-plots docs/images/tts-*.png; a point not run shows as "not run", never as a number.
+plots docs/images/tts-*.png; a point not run is listed as such, never given a number.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from trm.config import BACKEND_CHOICES
 from trm.errors import ConfigError, DataError
 from trm.eval.scaling import evaluate_trajectories
 from trm.eval.trajectories import Plan, ks_up_to
-from trm.train.checkpoint import atomic_write_text
+from trm.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "test-time-scaling" / "results.json"
@@ -384,7 +384,8 @@ def pct(x: float) -> str:
 
 
 def dataset_table(results: dict[str, Any], name: str) -> list[str]:
-    """One row per variant, rule and step limit: accuracy at each K, pass@K, valid rate, cost."""
+    """One row per variant, rule and step limit that ran: accuracy at each K, pass@K, valid rate,
+    cost; then one line naming the points not run yet (never a number for them)."""
     d = results["datasets"][name]
     ks = ks_up_to(d["trajectories"])
     header = [
@@ -400,27 +401,32 @@ def dataset_table(results: dict[str, Any], name: str) -> list[str]:
         "puzzles/s",
     ]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    missing = []
     for variant in VARIANTS:
         for run in RUNS:
-            for rule in RULES_OF_RUN[run]:
-                for steps in STEP_LIMITS:
-                    p = results["points"].get(f"{name}:{variant}:{run}:{steps}")
+            for steps in STEP_LIMITS:
+                p = results["points"].get(f"{name}:{variant}:{run}:{steps}")
+                if p is None:
+                    missing.append(f"{variant}:{run}:{steps}")
+                    continue
+                for rule in RULES_OF_RUN[run]:
+                    by_k = p["accuracy_at_k"][rule]
+                    t = p["time_per_puzzle_s"]
                     cells = [variant, rule, str(steps)]
-                    if p is None:
-                        cells += ["not run"] + [""] * (len(header) - 4)
-                    else:
-                        by_k = p["accuracy_at_k"][rule]
-                        t = p["time_per_puzzle_s"]
-                        cells += [pct(by_k[str(k)]) if str(k) in by_k else "-" for k in ks]
-                        cells += [
-                            pct(p["pass_at_k"]),
-                            pct(p["valid_rate"]) if rule == run else "-",  # the rule the run chose by
-                            f"{p['mean_trajectories']:.1f}",
-                            f"{p['mean_steps']:.1f}",
-                            f"{t['median']:.3f} ({t['mean']:.3f})",
-                            f"{p['puzzles_per_second']:.2f}",
-                        ]
+                    cells += [pct(by_k[str(k)]) if str(k) in by_k else "-" for k in ks]
+                    cells += [
+                        pct(p["pass_at_k"]),
+                        pct(p["valid_rate"]) if rule == run else "-",  # the rule the run chose by
+                        f"{p['mean_trajectories']:.1f}",
+                        f"{p['mean_steps']:.1f}",
+                        f"{t['median']:.3f} ({t['mean']:.3f})",
+                        f"{p['puzzles_per_second']:.2f}",
+                    ]
                     rows.append("| " + " | ".join(cells) + " |")
+    if len(rows) == 2:
+        rows = []
+    if missing:
+        rows += ["", f"Not run yet ({len(missing)} points, VARIANT:RUN:STEPS): " + ", ".join(missing) + "."]
     return rows
 
 

@@ -95,10 +95,32 @@ def make_temporary_directory(target: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{_real_path(target).name}.tmp-", dir=parent))
     except OSError as e:
         raise DataError(f"{target}: cannot write in {parent} ({e.strerror or e})") from None
+    _plain_mode(tmp, 0o777)
+    return tmp
+
+
+def _plain_mode(path: Path, bits: int) -> None:
+    """Give a file or directory made by tempfile (0600, 0700) the permissions a plain open or
+    mkdir would give under the process's umask."""
     umask = os.umask(0)
     os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    return tmp
+    path.chmod(bits & ~umask)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `path` through a temporary file renamed over it: readers see the old or the new text,
+    never a part, and the file gets the permissions a plain write would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _plain_mode(Path(tmp), 0o666)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _real_path(target: Path) -> Path:

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,20 +53,6 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- atomic writes
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `path` through a temporary file renamed over it: readers see the old or the new text."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove_leftovers(run_dir: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from trm.data.format import read_dataset
 from trm.data.sampler import TrainSampler
 from trm.errors import CheckpointError, ConfigError, TRMError
 from trm.eval.evaluate import evaluate
+from trm.files import atomic_write_text
 from trm.model.backend_choice import choose_backend
 from trm.model.loss import act_loss
 from trm.model.precision import native_bfloat16, resolve_forward_dtype
@@ -36,7 +37,6 @@ from trm.train import dist as tdist
 from trm.train.augment import AUGMENTATIONS
 from trm.train.checkpoint import (
     STATE,
-    atomic_write_text,
     checkpoint_dirs,
     first_non_finite,
     run_lock,

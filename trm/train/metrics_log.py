@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trm.errors import ConfigError
 from trm.eval.evaluate import EvalReport
-from trm.train.checkpoint import atomic_write_text
+from trm.files import atomic_write_text
 from trm.train.config import TrainConfig
 
 
