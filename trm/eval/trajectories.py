@@ -297,9 +297,10 @@ def run_trajectories(
         if growing:
             valid = task.validity(pool.tokens, preds)
             ends = valid | at_limit
-        else:
-            valid = task.validity(pool.tokens, preds) if task.has_rules else None
+        else:  # rows only end here, never cut short: only their answers need the rule check
             ends = wants_to_halt(model.config, out, plan.halt_threshold).cpu().numpy() | at_limit
+            valid = np.zeros(len(pool), dtype=bool)
+            valid[ends] = task.validity(pool.tokens[ends], preds[ends]) if ends.any() else []
         if keep_traces:
             for r, trace in enumerate(pool.traces):
                 trace.append((own_frame(preds[r], view(pool.puzzle[r], pool.index[r])), float(q_halt[r])))
@@ -309,7 +310,7 @@ def run_trajectories(
         for r in np.flatnonzero(ends):
             p, j = int(pool.puzzle[r]), int(pool.index[r])
             answer = own_frame(preds[r], view(p, j))
-            is_valid = None if valid is None else bool(valid[r])
+            is_valid = bool(valid[r])
             puzzles[p].ended.append(
                 Trajectory(j, answer, int(pool.steps[r]), float(q_halt[r]), is_valid, trace=pool.traces[r])
             )
@@ -337,7 +338,7 @@ def run_trajectories(
         for r in np.flatnonzero(decided):
             p, j = int(pool.puzzle[r]), int(pool.index[r])
             answer = own_frame(preds[r], view(p, j))
-            is_valid = None if valid is None else bool(valid[r])
+            is_valid = bool(valid[r])
             outcomes[p].trajectories.append(
                 Trajectory(
                     j, answer, int(pool.steps[r]), float(q_halt[r]), is_valid, finished=False, trace=pool.traces[r]
