@@ -16,7 +16,7 @@ else in the repository.
 
 A point is DATASET:VARIANT:RUN:STEPS: VARIANT is views (random symmetries, no noise), noise
 (the puzzle as given, Gaussian noise on z) or both; RUN is verify (scored by the verify rule)
-or halt (one run scored by the halt and the vote rules); STEPS is the step limit, 16, 32 or 64.
+or halt (one run scored by the halt and the vote rules); STEPS is the step limit, 16, 32, 64 or 128.
 Each point runs K trajectories per puzzle (`trm.eval.scaling.evaluate_trajectories`) and
 saves its report in WORK/points/ atomically; a saved point is not run again, so an interrupted
 run continues where it stopped. `--report` collects the saved points that match the settings
@@ -60,7 +60,7 @@ HARD_DIFFICULTY = 4  # backtracks of our solver; docs/test-time-scaling.md#rated
 RATING_SEED = 2700  # the sample of minimal puzzles `--rate` measures
 VARIANTS = ("views", "noise", "both")
 RUNS = ("verify", "halt")
-STEP_LIMITS = (16, 32, 64)
+STEP_LIMITS = (16, 32, 64, 128)
 RULES_OF_RUN = {"verify": ("verify",), "halt": ("halt", "vote")}
 
 

@@ -84,11 +84,12 @@ def test_the_committed_section_equals_the_regenerated_one(bench):
 
 def test_every_point_once_and_patterns_select_by_part(bench):
     every = names(bench.select_points(None))
-    assert len(every) == len(set(every)) == 3 * 3 * 2 * 3
+    assert len(every) == len(set(every)) == 3 * 3 * 2 * len(bench.STEP_LIMITS)
     assert names(bench.select_points(["royle:both:verify:32"])) == ["royle:both:verify:32"]
     halt = names(bench.select_points(["maze:*:halt"]))
-    assert len(halt) == 9 and all(n.startswith("maze:") and ":halt:" in n for n in halt)
-    assert len(bench.select_points(["hard"])) == 18
+    limits = len(bench.STEP_LIMITS)
+    assert len(halt) == 3 * limits and all(n.startswith("maze:") and ":halt:" in n for n in halt)
+    assert len(bench.select_points(["hard"])) == 3 * 2 * limits
     assert names(bench.select_points(["*:noise:verify:1?"])) == [
         "hard:noise:verify:16",
         "royle:noise:verify:16",
@@ -96,7 +97,7 @@ def test_every_point_once_and_patterns_select_by_part(bench):
     ]
     # overlapping patterns give each point once, in the grid's order
     both = names(bench.select_points(["maze:views:verify:64", "maze:views:verify"]))
-    assert both == ["maze:views:verify:16", "maze:views:verify:32", "maze:views:verify:64"]
+    assert both == [f"maze:views:verify:{s}" for s in bench.STEP_LIMITS]
 
 
 @pytest.mark.parametrize(
@@ -150,14 +151,15 @@ def test_the_table_shows_what_ran_and_marks_the_rest_not_run(bench, fake_runs, t
     table = bench.dataset_table(results, "hard")
     assert table[0].startswith("| variant | rule | steps | K=1 | K=2 | K=4 | pass@K |")
     rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in table[2:] if line.startswith("|")}
-    assert len(rows) == 3 * 3  # the views points ran: verify, halt and vote at three step limits
+    limits = len(bench.STEP_LIMITS)
+    assert len(rows) == 3 * limits  # the views points ran: verify, halt and vote at every step limit
     # fake accuracy at K is 0.5 * K / 4
     assert "| 12.5% | 25.0% | 50.0% | 90.0% | 80.0% |" in rows[("views", "verify", "16")]
     assert "| 50.0% | 90.0% | - |" in rows[("views", "vote", "32")]  # valid rate belongs to the halt rule
     assert not any(key[0] in ("noise", "both") for key in rows)
-    assert table[-1].startswith("Not run yet (12 points") and "noise:verify:16" in table[-1]
+    assert table[-1].startswith(f"Not run yet ({2 * 2 * limits} points") and "noise:verify:16" in table[-1]
     maze = bench.dataset_table(results, "maze")
-    assert maze[0] == "" and maze[1].startswith("Not run yet (18 points") and "%" not in maze[1]
+    assert maze[0] == "" and maze[1].startswith(f"Not run yet ({3 * 2 * limits} points") and "%" not in maze[1]
 
 
 def test_a_changed_number_fails_the_check(bench, fake_runs, tmp_path, capsys):
@@ -169,7 +171,8 @@ def test_a_changed_number_fails_the_check(bench, fake_runs, tmp_path, capsys):
     bench.run_points(tmp_path / "work", bench.select_points(["royle:both"]), bench.Settings(4, 0.2, 0, 10), False)
     assert bench.main([*settings, *files, "--work", str(tmp_path / "work"), "--report"]) == 0
     text = (tmp_path / "doc.md").read_text()
-    assert text.startswith("before\n") and text.endswith("\nafter\n") and "6 of 54 points run" in text
+    assert text.startswith("before\n") and text.endswith("\nafter\n")
+    assert f"{len(bench.select_points(['royle:both']))} of {len(bench.all_points())} points run" in text
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["tts-k-royle.png", "tts-steps-royle.png"]
     assert bench.main([*files, "--check"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
@@ -184,7 +187,7 @@ def test_the_report_keeps_committed_points_of_the_same_settings(bench, fake_runs
     bench.run_points(tmp_path / "a", bench.select_points(["maze:views:verify"]), settings, progress=False)
     bench.run_points(tmp_path / "b", bench.select_points(["hard:noise:halt:64"]), settings, progress=False)
     merged = bench.collect(tmp_path / "b", settings, bench.collect(tmp_path / "a", settings, None))
-    assert len(merged["points"]) == 4
+    assert len(merged["points"]) == 1 + len(bench.STEP_LIMITS)
     assert list(merged["points"]) == ["hard:noise:halt:64", *names(bench.select_points(["maze:views:verify"]))]
     other = bench.Settings(trajectories=4, noise=0.5, seed=0, puzzles=10)
     assert len(bench.collect(tmp_path / "b", other, bench.collect(tmp_path / "a", settings, None))["points"]) == 0
