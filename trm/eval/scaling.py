@@ -29,7 +29,7 @@ from trm.eval.adaptive import network_calls_per_step
 from trm.eval.evaluate import check_device, check_model_fits, resolve_model
 from trm.eval.trajectories import Outcome, Plan, ks_up_to, rank_answers, run_trajectories
 from trm.model.backend_choice import choose_backend
-from trm.tasks import Task, task_for
+from trm.tasks import task_for
 
 
 def _exact(answer: np.ndarray, label: np.ndarray) -> bool:
@@ -111,8 +111,6 @@ def score(
     outcomes: list[Outcome],
     labels: np.ndarray,
     plan: Plan,
-    task: Task,
-    inputs: np.ndarray,
     wall_time_s: float,
     calls_per_step: int,
 ) -> dict[str, Any]:
@@ -120,7 +118,7 @@ def score(
     chosen = [o.chosen for o in outcomes]
     exact = np.array([_exact(a.answer, label) for a, label in zip(chosen, labels)])
     some_right = np.array([any(_exact(t.answer, label) for t in o.trajectories) for o, label in zip(outcomes, labels)])
-    valid = task.validity(inputs, np.stack([a.answer for a in chosen])) if outcomes else np.zeros(0, dtype=bool)
+    valid = np.array([bool(a.valid) for a in chosen], dtype=bool)  # checked by the engine on each answer
     rules = ["verify"] if plan.select == "verify" else ["halt", "vote"]
     steps = np.array([o.sample_steps for o in outcomes])
     times = np.array([o.compute_s for o in outcomes]) if outcomes else np.zeros(1)
@@ -211,7 +209,7 @@ def evaluate_trajectories(
     outcomes = run_trajectories(model, task, inputs, plan, identifiers=ids, on_done=on_done)
     seconds = time.perf_counter() - start
     bar.close()
-    measured = score(outcomes, labels, plan, task, inputs, seconds, network_calls_per_step(model.config))
+    measured = score(outcomes, labels, plan, seconds, network_calls_per_step(model.config))
     return ScalingReport(
         checkpoint=checkpoint,
         data=str(root),

@@ -18,7 +18,7 @@ import numpy as np
 
 from trm.errors import ConfigError
 from trm.solve.solution import Solution
-from trm.tasks import Cells, Puzzle
+from trm.tasks import Cells
 
 IMAGE_SUFFIXES = (".png", ".gif")
 
@@ -167,26 +167,13 @@ def _scaling_lines(solution: Solution) -> list[str]:
 # --- JSON -----------------------------------------------------------------------------------
 
 
-def text_form(puzzle: Puzzle, grid: np.ndarray) -> str | list:
-    """A grid in its puzzle's own text form: Sudoku's 81 digits (0 = blank), a maze's lines
-    (`# SGo`; written one per line they are a maze file `trm solve` reads), ARC's list of rows
-    of colours (its task files' JSON)."""
-    task = puzzle.task
-    one_line = task.one_line(grid)
-    if one_line is not None:
-        return one_line
-    if not task.has_rules:
-        return np.asarray(grid).tolist()
-    return task.terminal_lines(puzzle, grid, colour=False)
-
-
 def _question_json(solution: Solution) -> dict:
     puzzle = solution.puzzle
     return {
-        "puzzle": text_form(puzzle, puzzle.grid),
+        "puzzle": puzzle.task.json_form(puzzle.grid),
         "answers": [
             {
-                "answer": text_form(puzzle, c.answer),
+                "answer": puzzle.task.json_form(c.answer),
                 "valid": c.valid,
                 "steps": c.steps,
                 "confidence": c.confidence,

@@ -24,16 +24,18 @@ def solve_scaled(model: TRM, puzzle: Puzzle, plan: Plan) -> Solution:
     [outcome] = run_trajectories(model, task, task.encode(puzzle.grid)[None], plan, keep_traces=True)
     wall = time.perf_counter() - tick
     chosen = outcome.chosen
-    choices, seen = [], set()
-    for a in [chosen, *(a for a in outcome.answers[1:] if a.valid)]:
-        grid = task.decode(a.answer)
-        if grid.tobytes() in seen or len(choices) == plan.answers:
-            continue
-        seen.add(grid.tobytes())
-        confidence = float(sigmoid(a.trajectory.q_halt))
-        choices.append(
-            Choice(grid, task.verify(puzzle, grid) is None, a.trajectory.steps, confidence, a.trajectory.index)
+    # The engine's answers are distinct already; after the chosen one, only those that keep the rules.
+    picked = [chosen, *(a for a in outcome.answers[1:] if a.valid)][: plan.answers]
+    choices = [
+        Choice(
+            task.decode(a.answer),
+            bool(a.valid),
+            a.trajectory.steps,
+            float(sigmoid(a.trajectory.q_halt)),
+            a.trajectory.index,
         )
+        for a in picked
+    ]
     answer = choices[0].answer
     problem = task.verify(puzzle, answer)
     trace = chosen.trajectory.trace or []

@@ -45,7 +45,9 @@ class Task(Protocol):
       answer)` gives the rule the answer breaks, in words, or None; `validity(inputs, preds)`
       and `problems(inputs, preds)` do the same for (B, seq_len) tokens ((B,) bools, B reasons).
       ARC has none of the three (they are None).
-    - `one_line(grid)` is an answer as one line of text to paste elsewhere (None: no such form).
+    - `one_line(grid)` is an answer as one line of text to paste elsewhere (None: no such form);
+      `json_form(grid)` the grid as `trm solve --json` writes it (Sudoku's 81 digits, a maze's
+      lines, ARC's rows of colours).
     - `draw_symmetry(rng)` draws a random `Symmetry` from a numpy Generator;
       `draw_symmetries(rng, count)` draws `count` for the views of test-time scaling, all
       different from the identity and from each other as far as the task has enough; the
@@ -75,6 +77,8 @@ class Task(Protocol):
     def problems(self, inputs: np.ndarray, preds: np.ndarray) -> list[str | None]: ...
 
     def one_line(self, grid: np.ndarray) -> str | None: ...
+
+    def json_form(self, grid: np.ndarray) -> str | list: ...
 
     def draw_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
 

@@ -265,6 +265,10 @@ class Arc:
     def one_line(self, grid: np.ndarray) -> str | None:
         return None
 
+    def json_form(self, grid: np.ndarray) -> list[list[int]]:
+        """The grid for JSON output: rows of colours, as in ARC's task files."""
+        return np.asarray(grid).tolist()
+
     def draw_symmetry(self, rng: np.random.Generator) -> Transform:
         """A dihedral transform and a permutation of colours 1..9 (0, the background, stays)."""
         colours = np.concatenate([[0], rng.permutation(np.arange(1, NUM_COLOURS))])

@@ -304,6 +304,10 @@ class Maze:
     def one_line(self, grid: np.ndarray) -> str | None:
         return None
 
+    def json_form(self, grid: np.ndarray) -> list[str]:
+        """The grid for JSON output: its lines (`# SGo`; one per line they are a maze file `trm solve` reads)."""
+        return terminal_lines(grid, None, colour=False)
+
     def draw_symmetry(self, rng: np.random.Generator) -> Dihedral:
         """One of the 8 symmetries of the square; each maps shortest paths to shortest paths."""
         return Dihedral(int(rng.integers(8)))

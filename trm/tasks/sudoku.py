@@ -288,6 +288,10 @@ class Sudoku:
         """The answer as 81 digits, to paste elsewhere."""
         return "".join(str(d) for d in np.asarray(grid).ravel())
 
+    def json_form(self, grid: np.ndarray) -> str:
+        """The grid for JSON output: its 81 digits (0 = blank)."""
+        return self.one_line(grid)
+
     def draw_symmetry(self, rng: np.random.Generator) -> SudokuTransform:
         """Relabel digits, permute bands, stacks and the rows and columns inside them, maybe transpose."""
         return random_transforms(rng, 1)[0]
