@@ -12,7 +12,9 @@ import yaml
 
 from trm.data.build import build_dataset as build_sudoku_dataset
 from trm.data.sudoku import SudokuSource as SudokuBuildConfig
+from trm.errors import CheckpointError
 from trm.model import TRM
+from trm.model.checkpoint import load_model
 from trm.train.checkpoint import checkpoint_dirs
 from trm.train.config import load_train_config
 from trm.train.loop import Trainer, TrainingDiverged, train
@@ -210,3 +212,28 @@ def test_trm_info_lists_every_shipped_config_with_its_models_size(capsys):
     for path in paths:
         count = TRM(load_train_config(path).model).num_parameters()  # built for real, on the CPU
         assert rows[path.relative_to(REPO / "configs").as_posix()] == f"{count / 1e6:.2f}M", path
+
+
+def test_init_from_starts_with_those_weights_and_a_fresh_optimizer(sudoku_data, tmp_path):
+    train(tiny_config(sudoku_data, tmp_path / "stage1"))
+    start = tmp_path / "stage1" / "best"
+    config = tiny_config(sudoku_data, tmp_path / "stage2", f"init_from={start}", "seed=4")
+    trainer = Trainer(config, tmp_path / "stage2")
+    expected = load_model(start).state_dict()
+    got = trainer.model.state_dict()
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k].cpu(), expected[k]) for k in got)
+    assert not trainer.optimizer.state  # no moments carried over
+    fresh = Trainer(tiny_config(sudoku_data, tmp_path / "fresh", "seed=4"), tmp_path / "fresh")
+    assert not all(torch.equal(fresh.model.state_dict()[k], expected[k]) for k in expected)
+
+
+def test_init_from_refuses_a_model_of_other_shapes_or_a_missing_one(sudoku_data, tmp_path, capsys):
+    train(tiny_config(sudoku_data, tmp_path / "small"))
+    wider = tiny_config(sudoku_data, tmp_path / "wide", f"init_from={tmp_path / 'small' / 'best'}",
+                        "model.hidden_size=32")
+    with pytest.raises(CheckpointError, match=r"init_from .*small/best: tensor '.*' has shape"):
+        Trainer(wider, tmp_path / "wide")
+    missing = tiny_config(sudoku_data, tmp_path / "m", f"init_from={tmp_path / 'nothing'}")
+    with pytest.raises(CheckpointError, match=r"no such model directory .*sudoku-9x9"):
+        Trainer(missing, tmp_path / "m")

@@ -120,6 +120,24 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **ov
     return model
 
 
+SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def initial_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The weights a run starts from (`init_from`): those of the model directory `path`, or of
+    the shipped model of that name."""
+    directory = Path(path)
+    if not directory.exists() and len(directory.parts) == 1 and (SHIPPED / directory).is_dir():
+        directory = SHIPPED / directory
+    if not directory.is_dir():
+        shipped = ", ".join(sorted(p.name for p in SHIPPED.iterdir() if p.is_dir())) if SHIPPED.is_dir() else "none"
+        raise CheckpointError(
+            f"init_from {path}: no such model directory (expected a directory holding {WEIGHTS} and "
+            f"{CONFIG}, or a shipped model: {shipped})"
+        )
+    return load_model(directory).state_dict()
+
+
 # ---------------------------------------------------------------------- reference format
 
 _PREFIX = re.compile(r"^(_orig_mod\.)?(model\.)?(inner\.)?")

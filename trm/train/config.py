@@ -68,6 +68,11 @@ class TrainConfig(BaseModel):
     data: DataConfig = Field(default_factory=DataConfig)
     # vocab_size, seq_len and num_puzzle_identifiers are taken from the dataset.
     model: ModelConfig = Field(default_factory=ModelConfig)
+    # Start from these weights instead of random ones (fine-tuning, a curriculum's next stage): a
+    # model directory (model.safetensors + config.json: a shipped model, a run's best/ or one of
+    # its checkpoints) or the name of a shipped model (sudoku-9x9). Its shapes must match `model`;
+    # the optimizer starts fresh. Used only when a run starts, not when it resumes.
+    init_from: str | None = Field(None, min_length=1)
 
     # Length of training: epochs of the dataset (groups x mean examples / batch), or an
     # explicit number of optimizer steps, stopped early by a wall-clock budget if given.

@@ -30,6 +30,7 @@ from trm.errors import CheckpointError, ConfigError, TRMError
 from trm.eval.evaluate import evaluate
 from trm.files import atomic_write_text
 from trm.model.backend_choice import choose_backend
+from trm.model.checkpoint import initial_weights, load_weights
 from trm.model.loss import act_loss
 from trm.model.precision import native_bfloat16, resolve_forward_dtype
 from trm.model.trm import TRM, Carry
@@ -113,6 +114,8 @@ class Trainer:
             print(why)
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
         self.model = TRM(model_config, backend).to(self.device)
+        if config.init_from is not None and not resume:
+            load_weights(self.model, initial_weights(config.init_from), f"init_from {config.init_from}")
         if self.dist.enabled:
             tdist.broadcast_weights(self.model)
         if config.compile:

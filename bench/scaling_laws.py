@@ -1,0 +1,616 @@
+"""Scaling laws for recursion: held-out exact accuracy of small Sudoku TRMs against test depth,
+train depth, width, training puzzles, training compute and test-time trajectories.
+
+    python bench/scaling_laws.py                     # build the data, train and measure every run not yet done
+    python bench/scaling_laws.py --runs 'width-*'    # some runs (shell globs on the names --list shows)
+    python bench/scaling_laws.py --list              # the runs, their length and which are done
+    python bench/scaling_laws.py --report            # fits, figures, the section of docs/scaling.md
+    python bench/scaling_laws.py --check             # exit 1 if docs/scaling.md differs from the saved runs
+
+Every run trains one TRM-MLP from scratch on generated 9x9 Sudokus (34 to 40 givens) with
+configs/cpu/scaling.yaml, then measures the final weights (never a chosen checkpoint) on 1,000
+held-out puzzles of another seed, with one trajectory at step limits 1 to 64. The base shape is
+D=64, T=2, n=3, 16,000 training puzzles and one compute unit: the training FLOPs of 1,500
+optimizer steps of that shape (batch 64). Each axis changes one thing:
+
+    compute   0.25, 0.5, 1 and 2 units of the base shape
+    width     D = 32, 64, 128, 256 at one unit (fewer steps for a wider model)
+    depth     (T, n) = (1, 1), (1, 3), (2, 3), (3, 6) at one unit (fewer steps for deeper recursion)
+    puzzles   1,000, 4,000 and 16,000 training puzzles at one unit
+
+and the base runs also measure K = 1 to 64 trajectories (the verify rule, views, no noise) on
+the first 300 held-out puzzles. Two seeds per point. A run saves its numbers atomically in
+experiments/scaling/runs/NAME.json, so the study spans sessions: a saved run is never run again,
+an interrupted one resumes from its checkpoint in WORK/runs/NAME. `--report` fits and draws
+what is saved; a run not saved is listed as not run, never given a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trm.errors import ConfigError
+from trm.files import atomic_write_text
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "cpu" / "scaling.yaml"
+RESULTS = ROOT / "experiments" / "scaling"
+DOCUMENT = ROOT / "docs" / "scaling.md"
+IMAGES = ROOT / "docs" / "images"
+MARKERS = ("<!-- generated: scaling -->\n", "<!-- /generated -->")
+
+TRAIN_SEED, HELDOUT_SEED = 2801, 2802  # used nowhere else in the repository
+GIVENS = (34, 40)
+BASE = {"D": 64, "T": 2, "n": 3, "puzzles": 16000, "units": 1.0}
+AXES = {
+    "compute": ("units", (0.25, 0.5, 1.0, 2.0)),
+    "width": ("D", (32, 64, 128, 256)),
+    "depth": ("Tn", ((1, 1), (1, 3), (2, 3), (3, 6))),
+    "puzzles": ("puzzles", (1000, 4000, 16000)),
+}
+STEP_LIMITS = (1, 2, 4, 8, 16, 32, 64)
+PAYS = 0.01  # a doubling that adds less exact accuracy than this "stops paying"
+
+
+@dataclass(frozen=True)
+class Study:
+    """The sizes of the study (the defaults are the study; tests shrink them)."""
+
+    unit_steps: int = 1500  # optimizer steps of the base shape in one compute unit
+    heldout: int = 1000
+    k_puzzles: int = 300
+    max_k: int = 64
+    test_depth: int = 64
+    seeds: tuple[int, ...] = (0, 1)
+    batch_size: int = 64
+    overrides: tuple[str, ...] = ()  # extra key=value for every run (tests: a tiny model)
+
+
+@dataclass(frozen=True)
+class Run:
+    D: int
+    T: int
+    n: int
+    puzzles: int
+    units: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"D{self.D}-T{self.T}-n{self.n}-p{self.puzzles}-c{self.units:g}-s{self.seed}"
+
+    @property
+    def is_base(self) -> bool:
+        return (self.D, self.T, self.n, self.puzzles, self.units) == tuple(
+            BASE[k] for k in ("D", "T", "n", "puzzles", "units")
+        )
+
+    def axes(self) -> list[str]:
+        """The axes this run is a point of (the base run is a point of all four)."""
+        return [axis for axis in AXES if self in runs_of_axis(axis, (self.seed,))]
+
+
+def runs_of_axis(axis: str, seeds: tuple[int, ...]) -> list[Run]:
+    key, values = AXES[axis]
+    out = []
+    for value in values:
+        shape = dict(BASE)
+        if key == "Tn":
+            shape["T"], shape["n"] = value
+        else:
+            shape[key] = value
+        out += [Run(shape["D"], shape["T"], shape["n"], shape["puzzles"], shape["units"], s) for s in seeds]
+    return out
+
+
+def all_runs(study: Study) -> list[Run]:
+    """Every run of the study once, cheapest shapes first within each axis."""
+    seen: list[Run] = []
+    for axis in AXES:
+        seen += [r for r in runs_of_axis(axis, study.seeds) if r not in seen]
+    return seen
+
+
+def select_runs(study: Study, patterns: list[str] | None) -> list[Run]:
+    """The runs of the axes named in `patterns`, or whose names match them (shell globs)."""
+    runs = all_runs(study)
+    if not patterns:
+        return runs
+    chosen: list[Run] = []
+    for pattern in patterns:
+        matched = runs_of_axis(pattern, study.seeds) if pattern in AXES else []
+        matched += [r for r in runs if fnmatch.fnmatchcase(r.name, pattern)]
+        if not matched:
+            raise ConfigError(
+                f"--runs: {pattern!r} matches no run; give an axis ({', '.join(AXES)}) or a glob on the "
+                "run names --list shows (e.g. 'D128-*')"
+            )
+        chosen += [r for r in matched if r not in chosen]
+    return [r for r in runs if r in chosen]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compute
+
+
+def step_flops(run: Run, study: Study) -> int:
+    """Training FLOPs of one optimizer step of this run's shape (`trm.train.flops`)."""
+    from trm.config import ModelConfig
+    from trm.train.config import load_train_config
+    from trm.train.flops import model_flops
+
+    config = load_train_config(CONFIG, list(study.overrides)).model
+    shape = config.model_copy(update=dict(hidden_size=run.D, T=run.T, n=run.n, vocab_size=11, seq_len=81))
+    return model_flops(ModelConfig(**shape.model_dump()), study.batch_size)["total"]
+
+
+def planned_steps(run: Run, study: Study) -> int:
+    """Optimizer steps that spend the run's compute units at its shape."""
+    base = Run(BASE["D"], BASE["T"], BASE["n"], BASE["puzzles"], 1.0, run.seed)
+    budget = run.units * study.unit_steps * step_flops(base, study)
+    return max(1, round(budget / step_flops(run, study)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def data_dirs(work: Path, study: Study) -> dict[str, Path]:
+    sizes = sorted({r.puzzles for r in all_runs(study)})
+    return {**{f"train-{p}": work / "data" / f"train-{p}" for p in sizes}, "heldout": work / "data" / "heldout"}
+
+
+def build_data(work: Path, study: Study, puzzles: set[int], progress: bool) -> None:
+    from trm.data.build import build_dataset
+    from trm.data.sudoku import SudokuSource
+
+    wanted = {f"train-{p}": (p, 200, TRAIN_SEED) for p in sorted(puzzles)}
+    wanted["heldout"] = (1, study.heldout, HELDOUT_SEED)
+    for name, (train, test, seed) in wanted.items():
+        out = data_dirs(work, study)[name] if name in data_dirs(work, study) else work / "data" / name
+        if (out / "test" / "dataset.json").exists():
+            continue
+        source = SudokuSource(source="generate", output=out, givens=GIVENS, train_size=train, test_size=test, seed=seed)
+        print(build_dataset(source, progress=progress), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+
+
+def result_path(results: Path, run: Run) -> Path:
+    return results / "runs" / f"{run.name}.json"
+
+
+def train_command(run: Run, study: Study, work: Path) -> list[str]:
+    run_dir = work / "runs" / run.name
+    if (run_dir / "config.yaml").exists():
+        return [sys.executable, "-m", "trm", "train", "--resume", str(run_dir)]
+    return [
+        sys.executable, "-m", "trm", "train", str(CONFIG),
+        f"run_dir={run_dir}", f"name={run.name}", f"seed={run.seed}",
+        f"data.path={work / 'data' / f'train-{run.puzzles}'}",
+        f"model.hidden_size={run.D}", f"model.T={run.T}", f"model.n={run.n}",
+        f"global_batch_size={study.batch_size}", f"max_steps={planned_steps(run, study)}",
+        *study.overrides,
+    ]  # fmt: skip
+
+
+def measure(run: Run, study: Study, work: Path, progress: bool) -> dict[str, Any]:
+    """Held-out accuracy of the run's final weights at each step limit (one trajectory), and for a
+    base run the verify rule's accuracy at K = 1, 2, 4, ... trajectories."""
+    from trm.eval import evaluate
+    from trm.eval.scaling import evaluate_trajectories
+    from trm.eval.trajectories import Plan
+    from trm.train.checkpoint import checkpoint_dirs
+
+    run_dir = work / "runs" / run.name
+    final = checkpoint_dirs(run_dir)[-1]
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    seconds = next((line["train_seconds"] for line in reversed(lines) if "train_seconds" in line), None)
+    heldout = work / "data" / "heldout"
+    report = evaluate(final, heldout, halt="fixed", max_steps=study.test_depth, progress=progress)
+    out: dict[str, Any] = {
+        "run": asdict(run),
+        "steps": int(final.name.split("_")[1]),
+        "planned_steps": planned_steps(run, study),
+        "step_flops": step_flops(run, study),
+        "train_seconds": seconds,
+        "heldout_puzzles": report.num_examples,
+        "exact_at_step": report.exact_accuracy_per_step,
+        "valid_rate": report.valid_rate,
+        "command": " ".join(train_command(run, study, work)[1:]),
+    }
+    out["train_flops"] = out["steps"] * out["step_flops"]
+    if run.is_base:
+        plan = Plan(trajectories=study.max_k, select="verify", noise=0.0, views=True, max_steps=16, seed=0)
+        k_report = evaluate_trajectories(final, heldout, plan, limit=study.k_puzzles, progress=progress)
+        out["k_puzzles"] = k_report.num_puzzles
+        out["exact_at_k"] = {str(k): v for k, v in k_report.accuracy_at_k["verify"].items()}
+    return out
+
+
+def environment() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"cpu": cpu, "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+
+
+def run_all(runs: list[Run], study: Study, work: Path, results: Path, progress: bool = True) -> list[Run]:
+    """Train and measure the runs not saved yet; return those done now."""
+    todo = [r for r in runs if not result_path(results, r).exists()]
+    build_data(work, study, {r.puzzles for r in todo}, progress)
+    for i, run in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {run.name}: {planned_steps(run, study)} steps", flush=True)
+        started = time.time()
+        done = subprocess.run(train_command(run, study, work), cwd=ROOT)
+        if done.returncode != 0:
+            raise SystemExit(f"{run.name}: training exited with status {done.returncode}; rerun to resume it")
+        saved = {
+            **measure(run, study, work, progress),
+            "environment": environment(),
+            "wall_seconds": round(time.time() - started, 1),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        result_path(results, run).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(result_path(results, run), json.dumps(saved, indent=1) + "\n")
+        print(f"  exact {saved['exact_at_step'][15]:.2%} at 16 steps, {saved['wall_seconds']:.0f} s", flush=True)
+    return todo
+
+
+# ---------------------------------------------------------------------------------------------
+# Fits
+
+
+def power_law(x: list[float], y: list[float]) -> dict[str, float] | None:
+    """Least squares of log y = log a + b log x; None with fewer than two distinct x or y <= 0."""
+    x_arr, y_arr = np.asarray(x, float), np.asarray(y, float)
+    if len(set(x_arr)) < 2 or (y_arr <= 0).any():
+        return None
+    b, log_a = np.polyfit(np.log(x_arr), np.log(y_arr), 1)
+    residual = np.log(y_arr) - (log_a + b * np.log(x_arr))
+    spread = float(
+        np.sqrt((residual**2).sum() / max(1, len(x_arr) - 2))
+        / np.sqrt(((np.log(x_arr) - np.log(x_arr).mean()) ** 2).sum())
+    )
+    return {"a": float(math.exp(log_a)), "exponent": float(b), "stderr": spread}
+
+
+def stops_paying(xs: list[float], ys: list[float]) -> float | None:
+    """The first x after which the next x (a doubling or more) adds less than PAYS; None if all pay."""
+    for i in range(len(xs) - 1):
+        if ys[i + 1] - ys[i] < PAYS:
+            return xs[i]
+    return None
+
+
+def by_axis(saved: dict[str, dict[str, Any]], axis: str, study: Study) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """(value, the saved runs of that value: one per seed done) along `axis`."""
+    values = AXES[axis][1]
+    runs, per = runs_of_axis(axis, study.seeds), len(study.seeds)
+    return [
+        (v, [saved[r.name] for r in runs[i * per : (i + 1) * per] if r.name in saved]) for i, v in enumerate(values)
+    ]
+
+
+def fits(saved: dict[str, dict[str, Any]], study: Study) -> dict[str, Any]:
+    """Each axis's fitted law on the exact accuracy at 16 steps (the reference's evaluation)."""
+    at16 = lambda r: r["exact_at_step"][15]  # noqa: E731
+    out: dict[str, Any] = {}
+    compute = [(r["train_flops"], 1 - at16(r)) for _, rs in by_axis(saved, "compute", study) for r in rs]
+    if compute:
+        law = power_law(*zip(*compute))
+        per_seed = [
+            power_law(
+                *zip(
+                    *[
+                        (r["train_flops"], 1 - at16(r))
+                        for _, rs in by_axis(saved, "compute", study)
+                        for r in rs
+                        if r["run"]["seed"] == s
+                    ]
+                )
+            )
+            for s in study.seeds
+        ]
+        exps = [p["exponent"] for p in per_seed if p]
+        out["compute"] = {"law": law, "seed_exponents": exps}
+    puzzles = [(r["run"]["puzzles"], 1 - at16(r)) for _, rs in by_axis(saved, "puzzles", study) for r in rs]
+    if puzzles:
+        out["puzzles"] = {"law": power_law(*zip(*puzzles))}
+    for axis in ("width", "depth"):
+        means = [(v, float(np.mean([at16(r) for r in rs]))) for v, rs in by_axis(saved, axis, study) if rs]
+        if means:
+            best = max(means, key=lambda m: m[1])
+            out[axis] = {"best": best[0], "best_exact": best[1]}
+    base = [r for _, rs in by_axis(saved, "compute", study) for r in rs if Run(**r["run"]).is_base]
+    if base:
+        mean = [float(np.mean([r["exact_at_step"][s - 1] for r in base])) for s in STEP_LIMITS if s <= study.test_depth]
+        out["test_depth"] = {"exact": mean, "stops_paying_after": stops_paying(list(STEP_LIMITS[: len(mean)]), mean)}
+        with_k = [r for r in base if "exact_at_k" in r]
+        if with_k:
+            ks = [int(k) for k in with_k[0]["exact_at_k"]]
+            kmean = [float(np.mean([r["exact_at_k"][str(k)] for r in with_k])) for k in ks]
+            out["trajectories"] = {
+                "ks": ks,
+                "exact": kmean,
+                "law": power_law(ks, [1 - a for a in kmean]),
+                "stops_paying_after": stops_paying(ks, kmean),
+            }
+    return out
+
+
+def predict(found: dict[str, Any], study: Study) -> str | None:
+    """The claim to check when a GPU is lent: the compute law extrapolated to 16 units (minutes on
+    a GPU) for the base shape, and what the width trend says of the paper's D=512 at that compute."""
+    law = found.get("compute", {}).get("law")
+    if law is None:
+        return None
+    base = Run(BASE["D"], BASE["T"], BASE["n"], BASE["puzzles"], 1.0, 0)
+    flops = 16 * study.unit_steps * step_flops(base, study)
+    error = law["a"] * flops ** law["exponent"]
+    claim = (
+        f"Prediction, to check on a GPU: the base shape trained for 16 units ({flops:.2e} FLOPs) reaches "
+        f"{100 * max(0.0, 1 - error):.1f}% held-out exact accuracy at 16 steps (error {100 * error:.2f}%)."
+    )
+    width = found.get("width")
+    if width is None:
+        return claim
+    widest = max(AXES["width"][1])
+    if width["best"] < widest:
+        return claim + (
+            f" Width stopped paying at equal compute beyond D={width['best']}, so a D=512 run (the paper's "
+            "width) given the same compute does no better than that."
+        )
+    return claim + (
+        f" Width still paid at equal compute up to D={widest}, so a D=512 run (the paper's width) given the "
+        "same compute does better than that."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Report: results.json, figures, the docs section
+
+
+def load_saved(results: Path) -> dict[str, dict[str, Any]]:
+    folder = results / "runs"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Study) -> list[str]:
+    runs = all_runs(study)
+    done = [r for r in runs if r.name in saved]
+    hours = sum(saved[r.name].get("train_seconds") or 0 for r in done) / 3600
+    flops = sum(saved[r.name]["train_flops"] for r in done)
+    lines = [f"{len(done)} of {len(runs)} runs done: {hours:.2f} hours of training, {flops:.2e} training FLOPs.", ""]
+    header = ["axis", "value", "steps", "train FLOPs", *(f"{s} steps" for s in STEP_LIMITS), "minutes"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for axis in AXES:
+        for value, rs in by_axis(saved, axis, study):
+            for r in rs:
+                label = (
+                    f"T={value[0]}, n={value[1]}"
+                    if axis == "depth"
+                    else f"{value:g}"
+                    if axis == "compute"
+                    else f"{value:,}"
+                )
+                cells = [axis, f"{label} (seed {r['run']['seed']})", f"{r['steps']:,}", f"{r['train_flops']:.2e}"]
+                cells += [pct(r["exact_at_step"][s - 1]) for s in STEP_LIMITS]
+                cells.append(f"{(r.get('train_seconds') or 0) / 60:.1f}")
+                lines.append("| " + " | ".join(cells) + " |")
+    missing = [r.name for r in runs if r.name not in saved]
+    if missing:
+        lines += ["", f"Not run yet ({len(missing)}): " + ", ".join(missing) + "."]
+    lines.append("")
+    if "compute" in found and found["compute"]["law"]:
+        law, exps = found["compute"]["law"], found["compute"]["seed_exponents"]
+        lines.append(
+            f"- Compute: error at 16 steps = {law['a']:.3g} x FLOPs^{law['exponent']:.3f} "
+            f"(standard error of the exponent {law['stderr']:.3f}; per seed {', '.join(f'{e:.3f}' for e in exps)})."
+        )
+    if "puzzles" in found and found["puzzles"]["law"]:
+        law = found["puzzles"]["law"]
+        lines.append(
+            f"- Training puzzles: error = {law['a']:.3g} x puzzles^{law['exponent']:.3f} (stderr {law['stderr']:.3f})."
+        )
+    for axis, what in (("width", "width D"), ("depth", "(T, n)")):
+        if axis in found:
+            lines.append(
+                f"- At equal compute the best {what} is {found[axis]['best']} ({pct(found[axis]['best_exact'])})."
+            )
+    if "test_depth" in found:
+        t = found["test_depth"]
+        lines.append(
+            f"- Test depth (base runs): {', '.join(pct(a) for a in t['exact'])} at "
+            f"{', '.join(map(str, STEP_LIMITS[: len(t['exact'])]))} steps; more steps stop paying "
+            f"(a doubling adds under {PAYS:.0%}) after {t['stops_paying_after'] or 'none of them'}."
+        )
+    if "trajectories" in found:
+        t = found["trajectories"]
+        lines.append(
+            f"- Trajectories (verify rule, base runs, {study.k_puzzles} puzzles): "
+            + ", ".join(f"K={k} {pct(a)}" for k, a in zip(t["ks"], t["exact"]))
+            + f"; stops paying after K={t['stops_paying_after'] or 'none'}."
+        )
+    if predict(found, study):
+        lines += ["", predict(found, study)]
+    if done:
+        envs = sorted(
+            {f"{saved[r.name]['environment']['cpu']} ({saved[r.name]['environment']['capability']})" for r in done}
+        )
+        lines += ["", "Measured on: " + "; ".join(envs) + "."]
+        lines += [
+            "",
+            "![error against compute](images/scaling-compute.png)",
+            "",
+            "![accuracy against test and train depth](images/scaling-depth.png)",
+            "",
+            "![accuracy against width, training puzzles and trajectories](images/scaling-width-data-k.png)",
+        ]
+    return lines
+
+
+def plot(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Study, images: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images.mkdir(parents=True, exist_ok=True)
+    written = []
+    at16 = lambda r: r["exact_at_step"][15]  # noqa: E731
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for axis, marker in (("compute", "o"), ("width", "s"), ("depth", "^"), ("puzzles", "D")):
+        pts = [(r["train_flops"], 1 - at16(r)) for _, rs in by_axis(saved, axis, study) for r in rs]
+        if pts:
+            ax.scatter(*zip(*pts), marker=marker, label=axis, alpha=0.7)
+    law = found.get("compute", {}).get("law")
+    if law:
+        xs = np.geomspace(
+            min(r["train_flops"] for r in saved.values()), max(r["train_flops"] for r in saved.values()) * 8
+        )
+        ax.plot(xs, law["a"] * xs ** law["exponent"], "k--", label=f"fit: FLOPs^{law['exponent']:.2f}")
+    ax.set(xscale="log", yscale="log", xlabel="training FLOPs", ylabel="held-out error at 16 steps")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(images / "scaling-compute.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for _, rs in by_axis(saved, "compute", study):
+        for r in rs:
+            u = r["run"]["units"]
+            left.plot(
+                range(1, len(r["exact_at_step"]) + 1),
+                [100 * a for a in r["exact_at_step"]],
+                alpha=0.8,
+                label=f"{u:g} units, seed {r['run']['seed']}",
+            )
+    left.set_xscale("log", base=2)
+    left.set_xticks(list(STEP_LIMITS), [str(x) for x in STEP_LIMITS])
+    left.set(xlabel="test depth: supervision steps", ylabel="held-out exact accuracy (%)")
+    left.legend(fontsize=7)
+    left.grid(alpha=0.3)
+    depth = [(v[0] * (v[1] + 1), 100 * at16(r)) for v, rs in by_axis(saved, "depth", study) for r in rs]
+    if depth:
+        right.scatter(*zip(*depth))
+    right.set(
+        xscale="log",
+        xlabel="train depth: network calls per step, T(n+1), at equal compute",
+        ylabel="exact accuracy at 16 steps (%)",
+    )
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    written.append(images / "scaling-depth.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, axis, label in ((axes[0], "width", "width D (equal compute)"), (axes[1], "puzzles", "training puzzles")):
+        pts = [(v, 100 * at16(r)) for v, rs in by_axis(saved, axis, study) for r in rs]
+        if pts:
+            ax.scatter(*zip(*pts))
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(AXES[axis][1]), [f"{v:,}" for v in AXES[axis][1]])
+        ax.set(xlabel=label, ylabel="exact accuracy at 16 steps (%)")
+        ax.grid(alpha=0.3)
+    if "trajectories" in found:
+        t = found["trajectories"]
+        axes[2].plot(t["ks"], [100 * a for a in t["exact"]], "o-")
+        axes[2].set_xscale("log", base=2)
+        axes[2].set_xticks(t["ks"], [str(k) for k in t["ks"]])
+    axes[2].set(xlabel="trajectories K (verify rule, base runs)", ylabel="exact accuracy (%)")
+    axes[2].grid(alpha=0.3)
+    fig.tight_layout()
+    written.append(images / "scaling-width-data-k.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written
+
+
+def regenerate(text: str, lines: list[str], where: Path) -> str:
+    start, end = MARKERS
+    if start not in text or end not in text:
+        raise SystemExit(f"{where}: no '{start.strip()}' ... '{end}' section")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + "\n".join(lines) + "\n" + end + rest.split(end, 1)[1]
+
+
+def report(study: Study, results: Path, document: Path, images: Path, write: bool = True) -> bool:
+    """Fit, draw and write results.json and the document's section; return whether the document
+    was already up to date (with write=False, only that)."""
+    saved = load_saved(results)
+    found = fits(saved, study)
+    text = document.read_text()
+    new = regenerate(text, section(saved, found, study), document)
+    if write:
+        atomic_write_text(
+            results / "results.json", json.dumps({"study": asdict(study), "fits": found}, indent=1) + "\n"
+        )
+        if saved:
+            plot(saved, found, study, images)
+        atomic_write_text(document, new)
+    return new == text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", metavar="PATTERN", help="axes or run-name globs (default: all)")
+    parser.add_argument("--work", default="runs/scaling", help="data and run directories (default: runs/scaling)")
+    parser.add_argument("--list", action="store_true", help="list the runs and exit")
+    parser.add_argument("--report", action="store_true", help="fit, plot and write the docs section; run nothing")
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/scaling.md is not what --report writes")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    study = Study()
+    try:
+        runs = select_runs(study, args.runs)
+        if args.check:
+            same = report(study, RESULTS, DOCUMENT, IMAGES, write=False)
+            print("docs/scaling.md is up to date" if same else "docs/scaling.md differs: run --report")
+            return 0 if same else 1
+        if args.report:
+            report(study, RESULTS, DOCUMENT, IMAGES)
+            print(f"wrote {RESULTS / 'results.json'}, {DOCUMENT} and its figures")
+            return 0
+        if args.list:
+            for r in runs:
+                state = "done" if result_path(RESULTS, r).exists() else "not run"
+                print(f"{r.name:<32} {planned_steps(r, study):>6} steps  {state:<8} {', '.join(r.axes())}")
+            return 0
+        run_all(runs, study, Path(args.work), RESULTS, progress=not args.no_progress)
+        report(study, RESULTS, DOCUMENT, IMAGES)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

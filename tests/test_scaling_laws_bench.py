@@ -1,0 +1,157 @@
+"""bench/scaling_laws.py: its runs at equal compute, the fits it reports, the docs section that
+`--report` writes and `--check` compares, and (slow) one tiny run end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trm.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def bench():
+    spec = importlib.util.spec_from_file_location("scaling_laws", ROOT / "bench" / "scaling_laws.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_runs_are_each_axis_once_with_the_base_shared(bench):
+    study = bench.Study()
+    runs = bench.all_runs(study)
+    names = [r.name for r in runs]
+    assert len(names) == len(set(names)) == 24  # 4 + 4 + 4 + 3 values, base shared by all four, 2 seeds
+    base = [r for r in runs if r.is_base]
+    assert [r.seed for r in base] == [0, 1]
+    assert sorted(base[0].axes()) == sorted(bench.AXES)
+    width = bench.select_runs(study, ["width"])
+    assert sorted(r.name for r in width) == sorted(r.name for r in bench.runs_of_axis("width", (0, 1)))
+    assert [r.name for r in bench.select_runs(study, ["D128-*"])] == [
+        "D128-T2-n3-p16000-c1-s0",
+        "D128-T2-n3-p16000-c1-s1",
+    ]
+    with pytest.raises(ConfigError, match="'height' matches no run; give an axis"):
+        bench.select_runs(study, ["height"])
+
+
+def test_runs_of_one_unit_spend_the_same_compute(bench):
+    study = bench.Study()
+    budget = study.unit_steps * bench.step_flops(bench.Run(64, 2, 3, 16000, 1.0, 0), study)
+    for run in bench.runs_of_axis("width", (0,)) + bench.runs_of_axis("depth", (0,)):
+        spent = bench.planned_steps(run, study) * bench.step_flops(run, study)
+        assert abs(spent / budget - 1) < 0.5 / bench.planned_steps(run, study) + 1e-9, run.name
+    steps = {r.D: bench.planned_steps(r, study) for r in bench.runs_of_axis("width", (0,))}
+    assert steps[32] > steps[64] == study.unit_steps > steps[128] > steps[256]
+    doubled = bench.Run(64, 2, 3, 16000, 2.0, 0)
+    assert bench.planned_steps(doubled, study) == 2 * study.unit_steps
+
+
+def fake_saved(bench, study, exponent=-0.5, scale=2e4, noise=0.0, seed=0):
+    """Saved runs whose error at 16 steps follows scale x FLOPs^exponent (times seeded noise)."""
+    rng = np.random.default_rng(seed)
+    saved = {}
+    for run in bench.all_runs(study):
+        flops = bench.planned_steps(run, study) * bench.step_flops(run, study)
+        error = min(0.99, scale * flops**exponent * float(np.exp(noise * rng.standard_normal())))
+        per_step = [(1 - error) * (1 - 0.5**s if s < 16 else 1) for s in range(1, 65)]
+        saved[run.name] = {
+            "run": {"D": run.D, "T": run.T, "n": run.n, "puzzles": run.puzzles, "units": run.units, "seed": run.seed},
+            "steps": bench.planned_steps(run, study),
+            "step_flops": bench.step_flops(run, study),
+            "train_flops": flops,
+            "train_seconds": 60.0,
+            "exact_at_step": per_step,
+            "environment": {"cpu": "test CPU", "capability": "AVX2"},
+        }
+        if run.is_base:
+            saved[run.name]["exact_at_k"] = {"1": 0.5, "2": 0.7, "4": 0.8, "8": 0.805}
+    return saved
+
+
+def test_the_compute_law_recovers_a_known_exponent(bench):
+    study = bench.Study()
+    found = bench.fits(fake_saved(bench, study, exponent=-0.4, noise=0.05), study)
+    law = found["compute"]["law"]
+    assert law["exponent"] == pytest.approx(-0.4, abs=0.05)
+    assert 0 < law["stderr"] < 0.05
+    assert len(found["compute"]["seed_exponents"]) == 2
+    assert found["trajectories"]["stops_paying_after"] == 4  # 4 -> 8 adds half a point
+    exact = found["test_depth"]["exact"]
+    assert exact == sorted(exact)
+
+
+def test_stops_paying_and_power_law_edges(bench):
+    assert bench.stops_paying([1, 2, 4, 8], [0.2, 0.5, 0.505, 0.9]) == 2
+    assert bench.stops_paying([1, 2], [0.2, 0.5]) is None
+    assert bench.power_law([1, 1], [0.5, 0.4]) is None  # one distinct x
+    assert bench.power_law([1, 2], [0.5, 0.0]) is None  # no error left: no log
+    law = bench.power_law([1, 10, 100], [1.0, 0.1, 0.01])
+    assert law["exponent"] == pytest.approx(-1) and law["a"] == pytest.approx(1)
+
+
+def test_report_writes_the_section_and_figures_and_check_sees_a_change(bench, tmp_path):
+    study = bench.Study()
+    results, images = tmp_path / "results", tmp_path / "images"
+    document = tmp_path / "scaling.md"
+    document.write_text("intro\n<!-- generated: scaling -->\nSTALE\n<!-- /generated -->\nend\n")
+    saved = fake_saved(bench, study)
+    missing = "D64-T3-n6-p16000-c1-s1"
+    for name, value in saved.items():
+        if name != missing:
+            (results / "runs").mkdir(parents=True, exist_ok=True)
+            (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    assert bench.report(study, results, document, images) is False  # it was stale
+    text = document.read_text()
+    assert text.startswith("intro\n") and text.endswith("\nend\n") and "STALE" not in text
+    assert "23 of 24 runs done" in text and f"Not run yet (1): {missing}." in text
+    assert "- Compute: error at 16 steps =" in text and "test CPU (AVX2)" in text
+    assert sorted(p.name for p in images.iterdir()) == [
+        "scaling-compute.png",
+        "scaling-depth.png",
+        "scaling-width-data-k.png",
+    ]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in images.iterdir())
+    assert json.loads((results / "results.json").read_text())["fits"]["compute"]["law"]["exponent"] < 0
+    assert bench.report(study, results, document, images, write=False) is True
+    changed = saved["D64-T2-n3-p16000-c1-s0"]
+    changed["exact_at_step"][15] = 0.123
+    (results / "runs" / "D64-T2-n3-p16000-c1-s0.json").write_text(json.dumps(changed))
+    assert bench.report(study, results, document, images, write=False) is False
+
+
+def test_committed_docs_section_is_what_the_saved_runs_give(bench):
+    assert bench.main(["--check"]) == 0, "run: python bench/scaling_laws.py --report"
+
+
+@pytest.mark.slow
+def test_one_tiny_run_end_to_end_and_skipped_once_saved(bench, tmp_path, monkeypatch):
+    monkeypatch.setitem(bench.BASE, "puzzles", 64)
+    monkeypatch.setitem(bench.BASE, "D", 16)
+    monkeypatch.setitem(bench.AXES, "puzzles", ("puzzles", (64,)))
+    study = bench.Study(
+        unit_steps=6, heldout=24, k_puzzles=6, max_k=4, test_depth=16, seeds=(0,),
+        overrides=("model.N_sup=4", "compile=false", "lr_warmup_steps=2",
+                   "data.eval_limit=16", "eval_batch_size=32", "log.tensorboard=false", "threads=1"),
+    )  # fmt: skip
+    base = [r for r in bench.all_runs(study) if r.is_base]
+    results, work = tmp_path / "results", tmp_path / "work"
+    assert bench.run_all(base, study, work, results, progress=False) == base
+    saved = json.loads(bench.result_path(results, base[0]).read_text())
+    assert saved["steps"] == saved["planned_steps"] == 6
+    assert len(saved["exact_at_step"]) == 16 and saved["heldout_puzzles"] == 24
+    assert list(saved["exact_at_k"]) == ["1", "2", "4"]
+    assert saved["train_flops"] == 6 * saved["step_flops"] and saved["train_seconds"] > 0
+    assert "model.hidden_size=16" in saved["command"] and saved["run"]["D"] == 16
+    assert bench.run_all(base, study, work, results, progress=False) == []  # saved: not run again

@@ -1,0 +1,58 @@
+"""bench/sudoku_hard.py, the sudoku-hard card's measurement: the held-out sets it builds, the
+numbers it writes and the commands it prints for each."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from trm.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def bench():
+    spec = importlib.util.spec_from_file_location("sudoku_hard", ROOT / "bench" / "sudoku_hard.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_the_build_commands_are_trm_commands_with_seeds_used_nowhere_else(bench):
+    seeds = [spec["seed"] for spec in bench.SETS.values()]
+    assert len(set(seeds)) == len(seeds)
+    for path, spec in bench.SETS.items():
+        command = bench.build_command(path, spec, "royle.txt")
+        args = build_parser().parse_args(command[1:])
+        assert args.seed == spec["seed"] and str(args.output) == path
+    for other in (ROOT / "bench" / "test_time_scaling.py", ROOT / "bench" / "scaling_laws.py"):
+        text = other.read_text()
+        assert not any(str(seed) in text for seed in seeds), other
+
+
+@pytest.mark.slow
+def test_a_card_of_the_9x9_model_on_a_few_puzzles(bench, tmp_path, shared):
+    royle = shared("data", "sudoku", "royle-17-clue.txt")
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        (model / name).write_bytes((ROOT / "trm" / "pretrained" / "sudoku-9x9" / name).read_bytes())
+    assert bench.main([str(model), "--royle", str(royle), "--root", str(tmp_path), "--limit", "8",
+                       "--trajectories", "2", "--card"]) == 0  # fmt: skip
+    card = json.loads((model / "card.json").read_text())
+    assert list(card["data"]) == list(bench.SETS)
+    for numbers in card["data"].values():
+        assert numbers["examples"] == 8 and len(numbers["fixed_exact_per_step"]) == 16
+        t = numbers["trajectories"]
+        assert list(t["accuracy_at_k"]) == ["1", "2"] and t["accuracy_at_k"]["2"] == t["exact_accuracy"]
+        assert t["accuracy_at_k"]["1"] <= t["accuracy_at_k"]["2"]
+    assert card["data"]["data/sudoku-test-28-40"]["fixed_exact_per_step"][15] >= 7 / 8
