@@ -9,9 +9,9 @@ train depth, width, training puzzles, training compute and test-time trajectorie
 
 Every run trains one TRM-MLP from scratch on generated 9x9 Sudokus (34 to 40 givens) with
 configs/cpu/scaling.yaml, then measures the final weights (never a chosen checkpoint) on 1,000
-held-out puzzles of another seed, with one trajectory at step limits 1 to 64. The base shape is
-D=64, T=2, n=3, 16,000 training puzzles and one compute unit: the training FLOPs of 1,500
-optimizer steps of that shape (batch 64). Each axis changes one thing:
+held-out puzzles of another seed, with one trajectory at step limits 1 to 16 (the base runs: 1
+to 64). The base shape is D=64, T=2, n=3, 16,000 training puzzles and one compute unit: the
+training FLOPs of 1,500 optimizer steps of that shape (batch 64). Each axis changes one thing:
 
     compute   0.25, 0.5, 1 and 2 units of the base shape
     width     D = 32, 64, 128, 256 at one unit (fewer steps for a wider model)
@@ -71,7 +71,7 @@ class Study:
     heldout: int = 1000
     k_puzzles: int = 300
     max_k: int = 64
-    test_depth: int = 64
+    test_depth: int = 64  # base runs; the others are measured up to 16 steps, the reference's evaluation
     seeds: tuple[int, ...] = (0, 1)
     batch_size: int = 64
     overrides: tuple[str, ...] = ()  # extra key=value for every run (tests: a tiny model)
@@ -166,19 +166,16 @@ def planned_steps(run: Run, study: Study) -> int:
 # Data
 
 
-def data_dirs(work: Path, study: Study) -> dict[str, Path]:
-    sizes = sorted({r.puzzles for r in all_runs(study)})
-    return {**{f"train-{p}": work / "data" / f"train-{p}" for p in sizes}, "heldout": work / "data" / "heldout"}
-
-
 def build_data(work: Path, study: Study, puzzles: set[int], progress: bool) -> None:
+    """WORK/data/train-N for each N in `puzzles` (seed TRAIN_SEED, 200 test puzzles of its own for
+    the trainer's log) and WORK/data/heldout (seed HELDOUT_SEED), those not built yet."""
     from trm.data.build import build_dataset
     from trm.data.sudoku import SudokuSource
 
     wanted = {f"train-{p}": (p, 200, TRAIN_SEED) for p in sorted(puzzles)}
     wanted["heldout"] = (1, study.heldout, HELDOUT_SEED)
     for name, (train, test, seed) in wanted.items():
-        out = data_dirs(work, study)[name] if name in data_dirs(work, study) else work / "data" / name
+        out = work / "data" / name
         if (out / "test" / "dataset.json").exists():
             continue
         source = SudokuSource(source="generate", output=out, givens=GIVENS, train_size=train, test_size=test, seed=seed)
@@ -193,18 +190,23 @@ def result_path(results: Path, run: Run) -> Path:
     return results / "runs" / f"{run.name}.json"
 
 
-def train_command(run: Run, study: Study, work: Path) -> list[str]:
-    run_dir = work / "runs" / run.name
-    if (run_dir / "config.yaml").exists():
-        return [sys.executable, "-m", "trm", "train", "--resume", str(run_dir)]
+def train_overrides(run: Run, study: Study, work: Path) -> list[str]:
+    """The run's `key=value` settings on top of configs/cpu/scaling.yaml."""
     return [
-        sys.executable, "-m", "trm", "train", str(CONFIG),
-        f"run_dir={run_dir}", f"name={run.name}", f"seed={run.seed}",
+        f"run_dir={work / 'runs' / run.name}", f"name={run.name}", f"seed={run.seed}",
         f"data.path={work / 'data' / f'train-{run.puzzles}'}",
         f"model.hidden_size={run.D}", f"model.T={run.T}", f"model.n={run.n}",
         f"global_batch_size={study.batch_size}", f"max_steps={planned_steps(run, study)}",
         *study.overrides,
     ]  # fmt: skip
+
+
+def train_command(run: Run, study: Study, work: Path) -> list[str]:
+    """The command that trains the run, or resumes it where an earlier start stopped."""
+    run_dir = work / "runs" / run.name
+    if (run_dir / "config.yaml").exists():
+        return [sys.executable, "-m", "trm", "train", "--resume", str(run_dir)]
+    return [sys.executable, "-m", "trm", "train", str(CONFIG), *train_overrides(run, study, work)]
 
 
 def measure(run: Run, study: Study, work: Path, progress: bool) -> dict[str, Any]:
@@ -220,7 +222,8 @@ def measure(run: Run, study: Study, work: Path, progress: bool) -> dict[str, Any
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     seconds = next((line["train_seconds"] for line in reversed(lines) if "train_seconds" in line), None)
     heldout = work / "data" / "heldout"
-    report = evaluate(final, heldout, halt="fixed", max_steps=study.test_depth, progress=progress)
+    depth = study.test_depth if run.is_base else min(16, study.test_depth)
+    report = evaluate(final, heldout, halt="fixed", max_steps=depth, progress=progress)
     out: dict[str, Any] = {
         "run": asdict(run),
         "steps": int(final.name.split("_")[1]),
@@ -230,7 +233,7 @@ def measure(run: Run, study: Study, work: Path, progress: bool) -> dict[str, Any
         "heldout_puzzles": report.num_examples,
         "exact_at_step": report.exact_accuracy_per_step,
         "valid_rate": report.valid_rate,
-        "command": " ".join(train_command(run, study, work)[1:]),
+        "command": " ".join(["trm train", str(CONFIG.relative_to(ROOT)), *train_overrides(run, study, work)]),
     }
     out["train_flops"] = out["steps"] * out["step_flops"]
     if run.is_base:
@@ -315,30 +318,21 @@ def fits(saved: dict[str, dict[str, Any]], study: Study) -> dict[str, Any]:
     """Each axis's fitted law on the exact accuracy at 16 steps (the reference's evaluation)."""
     at16 = lambda r: r["exact_at_step"][15]  # noqa: E731
     out: dict[str, Any] = {}
-    compute = [(r["train_flops"], 1 - at16(r)) for _, rs in by_axis(saved, "compute", study) for r in rs]
+    compute = [
+        (r["train_flops"], 1 - at16(r), r["run"]["seed"]) for _, rs in by_axis(saved, "compute", study) for r in rs
+    ]
     if compute:
-        law = power_law(*zip(*compute))
+        law = power_law([c[0] for c in compute], [c[1] for c in compute])
         per_seed = [
-            power_law(
-                *zip(
-                    *[
-                        (r["train_flops"], 1 - at16(r))
-                        for _, rs in by_axis(saved, "compute", study)
-                        for r in rs
-                        if r["run"]["seed"] == s
-                    ]
-                )
-            )
-            for s in study.seeds
+            power_law([c[0] for c in compute if c[2] == s], [c[1] for c in compute if c[2] == s]) for s in study.seeds
         ]
-        exps = [p["exponent"] for p in per_seed if p]
-        out["compute"] = {"law": law, "seed_exponents": exps}
+        out["compute"] = {"law": law, "seed_exponents": [p["exponent"] for p in per_seed if p]}
     puzzles = [(r["run"]["puzzles"], 1 - at16(r)) for _, rs in by_axis(saved, "puzzles", study) for r in rs]
     if puzzles:
-        out["puzzles"] = {"law": power_law(*zip(*puzzles))}
+        out["puzzles"] = {"law": power_law([p[0] for p in puzzles], [p[1] for p in puzzles])}
     for axis in ("width", "depth"):
         means = [(v, float(np.mean([at16(r) for r in rs]))) for v, rs in by_axis(saved, axis, study) if rs]
-        if means:
+        if len(means) > 1:  # a best of one is no finding
             best = max(means, key=lambda m: m[1])
             out[axis] = {"best": best[0], "best_exact": best[1]}
     base = [r for _, rs in by_axis(saved, "compute", study) for r in rs if Run(**r["run"]).is_base]
@@ -405,22 +399,19 @@ def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Stud
     hours = sum(saved[r.name].get("train_seconds") or 0 for r in done) / 3600
     flops = sum(saved[r.name]["train_flops"] for r in done)
     lines = [f"{len(done)} of {len(runs)} runs done: {hours:.2f} hours of training, {flops:.2e} training FLOPs.", ""]
-    header = ["axis", "value", "steps", "train FLOPs", *(f"{s} steps" for s in STEP_LIMITS), "minutes"]
+    header = ["run", "axes", "D", "T, n", "puzzles", "units", "steps", "train FLOPs"]
+    header += [f"{s} step{'s' * (s > 1)}" for s in STEP_LIMITS] + ["minutes"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for axis in AXES:
-        for value, rs in by_axis(saved, axis, study):
-            for r in rs:
-                label = (
-                    f"T={value[0]}, n={value[1]}"
-                    if axis == "depth"
-                    else f"{value:g}"
-                    if axis == "compute"
-                    else f"{value:,}"
-                )
-                cells = [axis, f"{label} (seed {r['run']['seed']})", f"{r['steps']:,}", f"{r['train_flops']:.2e}"]
-                cells += [pct(r["exact_at_step"][s - 1]) for s in STEP_LIMITS]
-                cells.append(f"{(r.get('train_seconds') or 0) / 60:.1f}")
-                lines.append("| " + " | ".join(cells) + " |")
+    for run in runs:
+        r = saved.get(run.name)
+        if r is None:
+            continue
+        axes = "all (base)" if run.is_base else ", ".join(run.axes())
+        cells = [f"`{run.name}`", axes, str(run.D), f"{run.T}, {run.n}", f"{run.puzzles:,}", f"{run.units:g}"]
+        cells += [f"{r['steps']:,}", f"{r['train_flops']:.2e}"]
+        cells += [pct(r["exact_at_step"][s - 1]) if s <= len(r["exact_at_step"]) else "-" for s in STEP_LIMITS]
+        cells.append(f"{(r.get('train_seconds') or 0) / 60:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
     missing = [r.name for r in runs if r.name not in saved]
     if missing:
         lines += ["", f"Not run yet ({len(missing)}): " + ", ".join(missing) + "."]

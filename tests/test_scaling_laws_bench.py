@@ -155,3 +155,18 @@ def test_one_tiny_run_end_to_end_and_skipped_once_saved(bench, tmp_path, monkeyp
     assert saved["train_flops"] == 6 * saved["step_flops"] and saved["train_seconds"] > 0
     assert "model.hidden_size=16" in saved["command"] and saved["run"]["D"] == 16
     assert bench.run_all(base, study, work, results, progress=False) == []  # saved: not run again
+
+
+def test_a_study_with_one_run_reports_it_without_a_law(bench, tmp_path):
+    study = bench.Study()
+    saved = fake_saved(bench, study)
+    base = "D64-T2-n3-p16000-c1-s0"
+    (tmp_path / "results" / "runs").mkdir(parents=True)
+    (tmp_path / "results" / "runs" / f"{base}.json").write_text(json.dumps(saved[base]))
+    found = bench.fits(bench.load_saved(tmp_path / "results"), study)
+    assert found["compute"]["law"] is None and found["compute"]["seed_exponents"] == []
+    document = tmp_path / "scaling.md"
+    document.write_text("<!-- generated: scaling -->\n<!-- /generated -->\n")
+    bench.report(study, tmp_path / "results", document, tmp_path / "images")
+    text = document.read_text()
+    assert "1 of 24 runs done" in text and "- Compute:" not in text and "Prediction" not in text
