@@ -237,3 +237,12 @@ def test_init_from_refuses_a_model_of_other_shapes_or_a_missing_one(sudoku_data,
     missing = tiny_config(sudoku_data, tmp_path / "m", f"init_from={tmp_path / 'nothing'}")
     with pytest.raises(CheckpointError, match=r"no such model directory .*sudoku-9x9"):
         Trainer(missing, tmp_path / "m")
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_from_init_from(sudoku_data, tmp_path):
+    train(tiny_config(sudoku_data, tmp_path / "stage1"))
+    start = tmp_path / "stage1" / "best"
+    config = tiny_config(sudoku_data, tmp_path / "stage2", f"init_from={start}")
+    trainer = Trainer(config, tmp_path / "stage2", resume=True)  # no checkpoint in stage2 yet
+    expected = load_model(start).state_dict()
+    assert all(torch.equal(trainer.model.state_dict()[k].cpu(), expected[k]) for k in expected)

@@ -114,7 +114,8 @@ class Trainer:
             print(why)
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
         self.model = TRM(model_config, backend).to(self.device)
-        if config.init_from is not None and not resume:
+        # A resumed run takes its weights from its checkpoint; one killed before its first starts over.
+        if config.init_from is not None and not (resume and checkpoint_dirs(run_dir)):
             load_weights(self.model, initial_weights(config.init_from), f"init_from {config.init_from}")
         if self.dist.enabled:
             tdist.broadcast_weights(self.model)
