@@ -297,6 +297,36 @@ def power_law(x: list[float], y: list[float]) -> dict[str, float] | None:
     return {"a": float(math.exp(log_a)), "exponent": float(b), "stderr": spread}
 
 
+def logistic_in_log_compute(flops: list[float], exact: list[float], puzzles: list[int]) -> dict[str, float] | None:
+    """Exact accuracy = 1 / (1 + exp(-(ln FLOPs - ln C50) / w)), fitted by binomial maximum
+    likelihood (each point is `puzzles` held-out puzzles, so 0% and 100% points count too) on a
+    grid refined twice. Past the midpoint the error falls as FLOPs^(-1/w): `exponent` is -1/w.
+    None with fewer than three distinct compute budgets (two fit any steepness)."""
+    x, acc, n = np.log(np.asarray(flops, float)), np.asarray(exact, float), np.asarray(puzzles, float)
+    if len(set(x.tolist())) < 3:
+        return None
+    solved = acc * n
+
+    def log_likelihood(mid: np.ndarray, width: np.ndarray) -> np.ndarray:
+        z = (x[None, None, :] - mid[:, None, None]) / width[None, :, None]
+        log_p, log_q = -np.logaddexp(0, -z), -np.logaddexp(0, z)  # log sigmoid(z), log sigmoid(-z)
+        return (solved * log_p + (n - solved) * log_q).sum(-1)
+
+    mids = np.linspace(x.min() - 3, x.max() + 3, 241)
+    widths = np.geomspace(0.01, 10, 241)
+    for _ in range(3):
+        ll = log_likelihood(mids, widths)
+        i, j = np.unravel_index(np.argmax(ll), ll.shape)
+        mid, width = mids[i], widths[j]
+        mids = np.linspace(mid - 2 * (mids[1] - mids[0]), mid + 2 * (mids[1] - mids[0]), 81)
+        widths = np.geomspace(width / (widths[1] / widths[0]) ** 2, width * (widths[1] / widths[0]) ** 2, 81)
+    return {"c50": float(np.exp(mid)), "width": float(width), "exponent": float(-1 / width)}
+
+
+def logistic(law: dict[str, float], flops: float | np.ndarray) -> float | np.ndarray:
+    return 1 / (1 + np.exp(-(np.log(flops) - np.log(law["c50"])) / law["width"]))
+
+
 def stops_paying(xs: list[float], ys: list[float]) -> float | None:
     """The first x after which the next x (a doubling or more) adds less than PAYS; None if all pay."""
     for i in range(len(xs) - 1):
@@ -318,15 +348,16 @@ def fits(saved: dict[str, dict[str, Any]], study: Study) -> dict[str, Any]:
     """Each axis's fitted law on the exact accuracy at 16 steps (the reference's evaluation)."""
     at16 = lambda r: r["exact_at_step"][15]  # noqa: E731
     out: dict[str, Any] = {}
-    compute = [
-        (r["train_flops"], 1 - at16(r), r["run"]["seed"]) for _, rs in by_axis(saved, "compute", study) for r in rs
-    ]
+    compute = [r for _, rs in by_axis(saved, "compute", study) for r in rs]
     if compute:
-        law = power_law([c[0] for c in compute], [c[1] for c in compute])
-        per_seed = [
-            power_law([c[0] for c in compute if c[2] == s], [c[1] for c in compute if c[2] == s]) for s in study.seeds
-        ]
-        out["compute"] = {"law": law, "seed_exponents": [p["exponent"] for p in per_seed if p]}
+
+        def fit(rs: list[dict[str, Any]]) -> dict[str, float] | None:
+            return logistic_in_log_compute(
+                [r["train_flops"] for r in rs], [at16(r) for r in rs], [r["heldout_puzzles"] for r in rs]
+            )
+
+        per_seed = [fit([r for r in compute if r["run"]["seed"] == seed]) for seed in study.seeds]
+        out["compute"] = {"law": fit(compute), "per_seed": [law for law in per_seed if law]}
     puzzles = [(r["run"]["puzzles"], 1 - at16(r)) for _, rs in by_axis(saved, "puzzles", study) for r in rs]
     if puzzles:
         out["puzzles"] = {"law": power_law([p[0] for p in puzzles], [p[1] for p in puzzles])}
@@ -360,7 +391,7 @@ def predict(found: dict[str, Any], study: Study) -> str | None:
         return None
     base = Run(BASE["D"], BASE["T"], BASE["n"], BASE["puzzles"], 1.0, 0)
     flops = 16 * study.unit_steps * step_flops(base, study)
-    error = law["a"] * flops ** law["exponent"]
+    error = 1 - float(logistic(law, flops))
     claim = (
         f"Prediction, to check on a GPU: the base shape trained for 16 units ({flops:.2e} FLOPs) reaches "
         f"{100 * max(0.0, 1 - error):.1f}% held-out exact accuracy at 16 steps (error {100 * error:.2f}%)."
@@ -417,10 +448,12 @@ def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Stud
         lines += ["", f"Not run yet ({len(missing)}): " + ", ".join(missing) + "."]
     lines.append("")
     if "compute" in found and found["compute"]["law"]:
-        law, exps = found["compute"]["law"], found["compute"]["seed_exponents"]
+        law, seeds = found["compute"]["law"], found["compute"]["per_seed"]
         lines.append(
-            f"- Compute: error at 16 steps = {law['a']:.3g} x FLOPs^{law['exponent']:.3f} "
-            f"(standard error of the exponent {law['stderr']:.3f}; per seed {', '.join(f'{e:.3f}' for e in exps)})."
+            f"- Compute: exact accuracy at 16 steps = logistic in ln FLOPs, half-way at {law['c50']:.3g} FLOPs, "
+            f"width {law['width']:.3f} (so past it the error falls as FLOPs^{law['exponent']:.2f}); each seed alone: "
+            + "; ".join(f"{s['c50']:.3g} FLOPs, FLOPs^{s['exponent']:.2f}" for s in seeds)
+            + "."
         )
     if "puzzles" in found and found["puzzles"]["law"]:
         law = found["puzzles"]["law"]
@@ -476,16 +509,15 @@ def plot(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Study, 
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for axis, marker in (("compute", "o"), ("width", "s"), ("depth", "^"), ("puzzles", "D")):
-        pts = [(r["train_flops"], 1 - at16(r)) for _, rs in by_axis(saved, axis, study) for r in rs]
+        pts = [(r["train_flops"], 100 * at16(r)) for _, rs in by_axis(saved, axis, study) for r in rs]
         if pts:
             ax.scatter(*zip(*pts), marker=marker, label=axis, alpha=0.7)
     law = found.get("compute", {}).get("law")
     if law:
-        xs = np.geomspace(
-            min(r["train_flops"] for r in saved.values()), max(r["train_flops"] for r in saved.values()) * 8
-        )
-        ax.plot(xs, law["a"] * xs ** law["exponent"], "k--", label=f"fit: FLOPs^{law['exponent']:.2f}")
-    ax.set(xscale="log", yscale="log", xlabel="training FLOPs", ylabel="held-out error at 16 steps")
+        low = min(r["train_flops"] for r in saved.values())
+        xs = np.geomspace(low, 16 * study.unit_steps * step_flops(Run(**{**BASE, "seed": 0}), study))
+        ax.plot(xs, 100 * logistic(law, xs), "k--", label="logistic fit (compute axis), to 16 units")
+    ax.set(xscale="log", xlabel="training FLOPs", ylabel="held-out exact accuracy at 16 steps (%)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -58,20 +58,23 @@ def test_runs_of_one_unit_spend_the_same_compute(bench):
     assert bench.planned_steps(doubled, study) == 2 * study.unit_steps
 
 
-def fake_saved(bench, study, exponent=-0.5, scale=2e4, noise=0.0, seed=0):
-    """Saved runs whose error at 16 steps follows scale x FLOPs^exponent (times seeded noise)."""
+def fake_saved(bench, study, c50=4e13, width=0.4, seed=0):
+    """Saved runs whose accuracy at 16 steps follows a logistic in ln FLOPs (half-way at `c50`),
+    each the exact share of 1,000 puzzles drawn with that chance."""
     rng = np.random.default_rng(seed)
     saved = {}
     for run in bench.all_runs(study):
         flops = bench.planned_steps(run, study) * bench.step_flops(run, study)
-        error = min(0.99, scale * flops**exponent * float(np.exp(noise * rng.standard_normal())))
-        per_step = [(1 - error) * (1 - 0.5**s if s < 16 else 1) for s in range(1, 65)]
+        chance = 1 / (1 + (flops / c50) ** (-1 / width))
+        exact = rng.binomial(1000, chance) / 1000
+        per_step = [exact * (1 - 0.5**s if s < 16 else 1) for s in range(1, 17 if not run.is_base else 65)]
         saved[run.name] = {
             "run": {"D": run.D, "T": run.T, "n": run.n, "puzzles": run.puzzles, "units": run.units, "seed": run.seed},
             "steps": bench.planned_steps(run, study),
             "step_flops": bench.step_flops(run, study),
             "train_flops": flops,
             "train_seconds": 60.0,
+            "heldout_puzzles": 1000,
             "exact_at_step": per_step,
             "environment": {"cpu": "test CPU", "capability": "AVX2"},
         }
@@ -80,16 +83,23 @@ def fake_saved(bench, study, exponent=-0.5, scale=2e4, noise=0.0, seed=0):
     return saved
 
 
-def test_the_compute_law_recovers_a_known_exponent(bench):
+def test_the_compute_law_recovers_a_known_logistic(bench):
     study = bench.Study()
-    found = bench.fits(fake_saved(bench, study, exponent=-0.4, noise=0.05), study)
+    found = bench.fits(fake_saved(bench, study, c50=4e13, width=0.4), study)
     law = found["compute"]["law"]
-    assert law["exponent"] == pytest.approx(-0.4, abs=0.05)
-    assert 0 < law["stderr"] < 0.05
-    assert len(found["compute"]["seed_exponents"]) == 2
+    assert law["c50"] == pytest.approx(4e13, rel=0.1)
+    assert law["width"] == pytest.approx(0.4, rel=0.15) and law["exponent"] == pytest.approx(-1 / law["width"])
+    assert len(found["compute"]["per_seed"]) == 2
     assert found["trajectories"]["stops_paying_after"] == 4  # 4 -> 8 adds half a point
     exact = found["test_depth"]["exact"]
     assert exact == sorted(exact)
+
+
+def test_the_logistic_counts_points_at_0_and_100_percent(bench):
+    law = bench.logistic_in_log_compute([1e12, 1e13, 1e14], [0.0, 0.5, 1.0], [1000, 1000, 1000])
+    assert law["c50"] == pytest.approx(1e13, rel=0.05)
+    assert bench.logistic(law, 1e12) < 0.01 and bench.logistic(law, 1e14) > 0.99
+    assert bench.logistic_in_log_compute([1e12, 1e13, 1e13], [0.0, 0.5, 0.6], [10, 10, 10]) is None
 
 
 def test_stops_paying_and_power_law_edges(bench):
@@ -116,7 +126,7 @@ def test_report_writes_the_section_and_figures_and_check_sees_a_change(bench, tm
     text = document.read_text()
     assert text.startswith("intro\n") and text.endswith("\nend\n") and "STALE" not in text
     assert "23 of 24 runs done" in text and f"Not run yet (1): {missing}." in text
-    assert "- Compute: error at 16 steps =" in text and "test CPU (AVX2)" in text
+    assert "- Compute: exact accuracy at 16 steps = logistic" in text and "test CPU (AVX2)" in text
     assert sorted(p.name for p in images.iterdir()) == [
         "scaling-compute.png",
         "scaling-depth.png",
@@ -124,6 +134,7 @@ def test_report_writes_the_section_and_figures_and_check_sees_a_change(bench, tm
     ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in images.iterdir())
     assert json.loads((results / "results.json").read_text())["fits"]["compute"]["law"]["exponent"] < 0
+    assert "Prediction, to check on a GPU" in text
     assert bench.report(study, results, document, images, write=False) is True
     changed = saved["D64-T2-n3-p16000-c1-s0"]
     changed["exact_at_step"][15] = 0.123
@@ -164,7 +175,7 @@ def test_a_study_with_one_run_reports_it_without_a_law(bench, tmp_path):
     (tmp_path / "results" / "runs").mkdir(parents=True)
     (tmp_path / "results" / "runs" / f"{base}.json").write_text(json.dumps(saved[base]))
     found = bench.fits(bench.load_saved(tmp_path / "results"), study)
-    assert found["compute"]["law"] is None and found["compute"]["seed_exponents"] == []
+    assert found["compute"]["law"] is None and found["compute"]["per_seed"] == []
     document = tmp_path / "scaling.md"
     document.write_text("<!-- generated: scaling -->\n<!-- /generated -->\n")
     bench.report(study, tmp_path / "results", document, tmp_path / "images")
