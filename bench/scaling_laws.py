@@ -429,7 +429,12 @@ def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Stud
     done = [r for r in runs if r.name in saved]
     hours = sum(saved[r.name].get("train_seconds") or 0 for r in done) / 3600
     flops = sum(saved[r.name]["train_flops"] for r in done)
-    lines = [f"{len(done)} of {len(runs)} runs done: {hours:.2f} hours of training, {flops:.2e} training FLOPs.", ""]
+    planned = sum(planned_steps(r, study) * step_flops(r, study) for r in runs)
+    lines = [
+        f"{len(done)} of {len(runs)} runs done: {hours:.2f} hours of training, {flops:.2e} of the study's "
+        f"{planned:.2e} training FLOPs.",
+        "",
+    ]
     header = ["run", "axes", "D", "T, n", "puzzles", "units", "steps", "train FLOPs"]
     header += [f"{s} step{'s' * (s > 1)}" for s in STEP_LIMITS] + ["minutes"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

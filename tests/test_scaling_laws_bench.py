@@ -125,7 +125,7 @@ def test_report_writes_the_section_and_figures_and_check_sees_a_change(bench, tm
     assert bench.report(study, results, document, images) is False  # it was stale
     text = document.read_text()
     assert text.startswith("intro\n") and text.endswith("\nend\n") and "STALE" not in text
-    assert "23 of 24 runs done" in text and f"Not run yet (1): {missing}." in text
+    assert "23 of 24 runs done" in text and "of the study's 1.1" in text and f"Not run yet (1): {missing}." in text
     assert "- Compute: exact accuracy at 16 steps = logistic" in text and "test CPU (AVX2)" in text
     assert sorted(p.name for p in images.iterdir()) == [
         "scaling-compute.png",
