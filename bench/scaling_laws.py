@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import json
 import math
 import subprocess
@@ -591,9 +592,9 @@ def regenerate(text: str, lines: list[str], where: Path) -> str:
     return head + start + "\n" + "\n".join(lines) + "\n" + end + rest.split(end, 1)[1]
 
 
-def report(study: Study, results: Path, document: Path, images: Path, write: bool = True) -> bool:
-    """Fit, draw and write results.json and the document's section; return whether the document
-    was already up to date (with write=False, only that)."""
+def report(study: Study, results: Path, document: Path, images: Path | None, write: bool = True) -> bool:
+    """Fit, draw (into `images`; None: no figures) and write results.json and the document's
+    section; return whether the document was already up to date (with write=False, only that)."""
     saved = load_saved(results)
     found = fits(saved, study)
     text = document.read_text()
@@ -602,7 +603,7 @@ def report(study: Study, results: Path, document: Path, images: Path, write: boo
         atomic_write_text(
             results / "results.json", json.dumps({"study": asdict(study), "fits": found}, indent=1) + "\n"
         )
-        if saved:
+        if saved and images is not None:
             plot(saved, found, study, images)
         atomic_write_text(document, new)
     return new == text
@@ -618,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     study = Study()
+    if not (args.list or args.check) and importlib.util.find_spec("matplotlib") is None:
+        print("error: the figures need matplotlib: pip install 'trm[experiments]'", file=sys.stderr)
+        return 2
     try:
         runs = select_runs(study, args.runs)
         if args.check:

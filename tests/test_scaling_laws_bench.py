@@ -122,24 +122,35 @@ def test_report_writes_the_section_and_figures_and_check_sees_a_change(bench, tm
         if name != missing:
             (results / "runs").mkdir(parents=True, exist_ok=True)
             (results / "runs" / f"{name}.json").write_text(json.dumps(value))
-    assert bench.report(study, results, document, images) is False  # it was stale
+    assert bench.report(study, results, document, None) is False  # it was stale
     text = document.read_text()
     assert text.startswith("intro\n") and text.endswith("\nend\n") and "STALE" not in text
     assert "23 of 24 runs done" in text and "of the study's 1.1" in text and f"Not run yet (1): {missing}." in text
     assert "- Compute: exact accuracy at 16 steps = logistic" in text and "test CPU (AVX2)" in text
-    assert sorted(p.name for p in images.iterdir()) == [
-        "scaling-compute.png",
-        "scaling-depth.png",
-        "scaling-width-data-k.png",
-    ]
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in images.iterdir())
+    assert not images.exists()
     assert json.loads((results / "results.json").read_text())["fits"]["compute"]["law"]["exponent"] < 0
     assert "Prediction, to check on a GPU" in text
-    assert bench.report(study, results, document, images, write=False) is True
+    assert bench.report(study, results, document, None, write=False) is True
     changed = saved["D64-T2-n3-p16000-c1-s0"]
     changed["exact_at_step"][15] = 0.123
     (results / "runs" / "D64-T2-n3-p16000-c1-s0.json").write_text(json.dumps(changed))
-    assert bench.report(study, results, document, images, write=False) is False
+    assert bench.report(study, results, document, None, write=False) is False
+
+
+def test_report_draws_three_figures(bench, tmp_path):
+    pytest.importorskip("matplotlib")
+    study = bench.Study()
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for name, value in fake_saved(bench, study).items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    document = tmp_path / "scaling.md"
+    document.write_text("<!-- generated: scaling -->\n<!-- /generated -->\n")
+    bench.report(study, results, document, tmp_path / "images")
+    names = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert names == ["scaling-compute.png", "scaling-depth.png", "scaling-width-data-k.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in (tmp_path / "images").iterdir())
+    assert all(f"](images/{name})" in document.read_text() for name in names)
 
 
 def test_committed_docs_section_is_what_the_saved_runs_give(bench):
@@ -178,6 +189,6 @@ def test_a_study_with_one_run_reports_it_without_a_law(bench, tmp_path):
     assert found["compute"]["law"] is None and found["compute"]["per_seed"] == []
     document = tmp_path / "scaling.md"
     document.write_text("<!-- generated: scaling -->\n<!-- /generated -->\n")
-    bench.report(study, tmp_path / "results", document, tmp_path / "images")
+    bench.report(study, tmp_path / "results", document, None)
     text = document.read_text()
     assert "1 of 24 runs done" in text and "- Compute:" not in text and "Prediction" not in text
