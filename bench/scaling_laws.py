@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import importlib.util
 import json
 import math
@@ -145,6 +146,7 @@ def select_runs(study: Study, patterns: list[str] | None) -> list[Run]:
 # Compute
 
 
+@functools.cache
 def step_flops(run: Run, study: Study) -> int:
     """Training FLOPs of one optimizer step of this run's shape (`trm.train.flops`)."""
     from trm.config import ModelConfig

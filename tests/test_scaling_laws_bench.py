@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.bench_scripts import load_bench
 from trm.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,14 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture()
 def bench():
-    spec = importlib.util.spec_from_file_location("scaling_laws", ROOT / "bench" / "scaling_laws.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    yield from load_bench("scaling_laws")
 
 
 def test_runs_are_each_axis_once_with_the_base_shared(bench):

@@ -3,13 +3,12 @@ numbers it writes and the commands it prints for each."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench_scripts import load_bench
 from trm.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,14 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture()
 def bench():
-    spec = importlib.util.spec_from_file_location("sudoku_hard", ROOT / "bench" / "sudoku_hard.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    yield from load_bench("sudoku_hard")
 
 
 def test_the_build_commands_are_trm_commands_with_seeds_used_nowhere_else(bench):

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench_scripts import load_bench
 from trm.errors import ConfigError
 from trm.eval.scaling import ScalingReport
 
@@ -18,14 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("test_time_scaling", ROOT / "bench" / "test_time_scaling.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    yield from load_bench("test_time_scaling")
 
 
 def names(points) -> list[str]:
