@@ -2,7 +2,7 @@
 train depth, width, training puzzles, training compute and test-time trajectories.
 
     python bench/scaling_laws.py                     # build the data, train and measure every run not yet done
-    python bench/scaling_laws.py --runs 'width-*'    # some runs (shell globs on the names --list shows)
+    python bench/scaling_laws.py --runs width 'D32-*' # some runs: axes, or shell globs on the names --list shows
     python bench/scaling_laws.py --list              # the runs, their length and which are done
     python bench/scaling_laws.py --report            # fits, figures, the section of docs/scaling.md
     python bench/scaling_laws.py --check             # exit 1 if docs/scaling.md differs from the saved runs
@@ -204,12 +204,13 @@ def train_overrides(run: Run, study: Study, work: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def train_command(run: Run, study: Study, work: Path) -> list[str]:
+def train_command(run: Run, study: Study, work: Path, progress: bool = True) -> list[str]:
     """The command that trains the run, or resumes it where an earlier start stopped."""
     run_dir = work / "runs" / run.name
+    quiet = [] if progress else ["--quiet"]
     if (run_dir / "config.yaml").exists():
-        return [sys.executable, "-m", "trm", "train", "--resume", str(run_dir)]
-    return [sys.executable, "-m", "trm", "train", str(CONFIG), *train_overrides(run, study, work)]
+        return [sys.executable, "-m", "trm", "train", *quiet, "--resume", str(run_dir)]
+    return [sys.executable, "-m", "trm", "train", *quiet, str(CONFIG), *train_overrides(run, study, work)]
 
 
 def measure(run: Run, study: Study, work: Path, progress: bool) -> dict[str, Any]:
@@ -267,7 +268,7 @@ def run_all(runs: list[Run], study: Study, work: Path, results: Path, progress: 
     for i, run in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {run.name}: {planned_steps(run, study)} steps", flush=True)
         started = time.time()
-        done = subprocess.run(train_command(run, study, work), cwd=ROOT)
+        done = subprocess.run(train_command(run, study, work, progress), cwd=ROOT)
         if done.returncode != 0:
             raise SystemExit(f"{run.name}: training exited with status {done.returncode}; rerun to resume it")
         saved = {
@@ -330,6 +331,17 @@ def logistic(law: dict[str, float], flops: float | np.ndarray) -> float | np.nda
     return 1 / (1 + np.exp(-(np.log(flops) - np.log(law["c50"])) / law["width"]))
 
 
+def compute_multiplier(law: dict[str, float], exact: float, puzzles: int, flops: float) -> tuple[float, str]:
+    """The base shape's training compute that reaches `exact` by the compute law, over `flops`,
+    the compute that reached it with another setting: above 1, a FLOP of that setting is worth
+    more than one of the base shape. At 0% or 100% only a bound ("<=" or ">="), from half a puzzle."""
+    floor = 0.5 / puzzles
+    clipped = min(max(exact, floor), 1 - floor)
+    bound = "<=" if exact <= floor else ">=" if exact >= 1 - floor else "="
+    equivalent = law["c50"] * math.exp(law["width"] * math.log(clipped / (1 - clipped)))
+    return equivalent / flops, bound
+
+
 def stops_paying(xs: list[float], ys: list[float]) -> float | None:
     """The first x after which the next x (a doubling or more) adds less than PAYS; None if all pay."""
     for i in range(len(xs) - 1):
@@ -364,11 +376,24 @@ def fits(saved: dict[str, dict[str, Any]], study: Study) -> dict[str, Any]:
     puzzles = [(r["run"]["puzzles"], 1 - at16(r)) for _, rs in by_axis(saved, "puzzles", study) for r in rs]
     if puzzles:
         out["puzzles"] = {"law": power_law([p[0] for p in puzzles], [p[1] for p in puzzles])}
+    law = out.get("compute", {}).get("law")
     for axis in ("width", "depth"):
-        means = [(v, float(np.mean([at16(r) for r in rs]))) for v, rs in by_axis(saved, axis, study) if rs]
+        points = [(v, rs) for v, rs in by_axis(saved, axis, study) if rs]
+        means = [(v, float(np.mean([at16(r) for r in rs]))) for v, rs in points]
         if len(means) > 1:  # a best of one is no finding
             best = max(means, key=lambda m: m[1])
             out[axis] = {"best": best[0], "best_exact": best[1]}
+            if law:
+                out[axis]["multipliers"] = [
+                    (v, *compute_multiplier(law, exact, sum(r["heldout_puzzles"] for r in rs) // len(rs),
+                                            float(np.mean([r["train_flops"] for r in rs]))))
+                    for (v, rs), (_, exact) in zip(points, means)
+                ]  # fmt: skip
+    multipliers = out.get("width", {}).get("multipliers", [])
+    measured = [(d, m) for d, m, bound in multipliers if bound == "=" and d >= BASE["D"]]
+    if len(measured) >= 2:  # the trend toward the paper's width, from the base width up
+        out["width"]["law"] = power_law([d for d, _ in measured], [m for _, m in measured])
+        out["width"]["law"]["widths"] = [d for d, _ in measured]
     base = [r for _, rs in by_axis(saved, "compute", study) for r in rs if Run(**r["run"]).is_base]
     if base:
         mean = [float(np.mean([r["exact_at_step"][s - 1] for r in base])) for s in STEP_LIMITS if s <= study.test_depth]
@@ -403,6 +428,19 @@ def predict(found: dict[str, Any], study: Study) -> str | None:
     width = found.get("width")
     if width is None:
         return claim
+    if width.get("law"):
+        trend, widths = width["law"], width["law"]["widths"]
+        paper = Run(512, BASE["T"], BASE["n"], BASE["puzzles"], 1.0, 0)
+        multiplier = trend["a"] * paper.D ** trend["exponent"]
+        need = law["c50"] / multiplier
+        spread = f" (stderr {trend['stderr']:.2f})" if len(widths) > 2 else ""
+        return claim + (
+            f" Width: at one unit the compute multiplier scales as D^{trend['exponent']:.2f}{spread} from "
+            f"D={widths[0]} to D={widths[-1]}, so a D=512 run of this recipe (the paper's width; T=2, n=3, "
+            f"batch 64) reaches 50% at about {need:.2e} training FLOPs ({need / step_flops(paper, study):,.0f} "
+            f"optimizer steps), {1 / multiplier:.3g} times the base shape's {law['c50']:.2e}, if the "
+            "multiplier measured at one unit holds at that budget."
+        )
     widest = max(AXES["width"][1])
     if width["best"] < widest:
         return claim + (
@@ -474,6 +512,15 @@ def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Stud
             lines.append(
                 f"- At equal compute the best {what} is {found[axis]['best']} ({pct(found[axis]['best_exact'])})."
             )
+            if found[axis].get("multipliers"):
+                name = (lambda v: f"D={v}") if axis == "width" else (lambda v: f"(T, n) = ({v[0]}, {v[1]})")
+                sign = {"=": "", "<=": "at most ", ">=": "at least "}
+                lines.append(
+                    "  Compute multiplier (the base shape's training FLOPs that reach the same accuracy by the "
+                    "compute law, over the run's own): "
+                    + ", ".join(f"{name(v)} {sign[b]}x{m:.3g}" for v, m, b in found[axis]["multipliers"])
+                    + "."
+                )
     if "test_depth" in found:
         t = found["test_depth"]
         lines.append(

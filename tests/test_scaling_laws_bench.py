@@ -94,6 +94,34 @@ def test_the_logistic_counts_points_at_0_and_100_percent(bench):
     assert bench.logistic_in_log_compute([1e12, 1e13, 1e13], [0.0, 0.5, 0.6], [10, 10, 10]) is None
 
 
+def test_compute_multiplier_inverts_the_compute_law_and_bounds_0_and_100_percent(bench):
+    law = {"c50": 1e13, "width": 0.3}
+    assert bench.compute_multiplier(law, float(bench.logistic(law, 2e13)), 1000, 1e13) == pytest.approx((2.0, "="))
+    assert bench.compute_multiplier(law, 0.5, 1000, 4e13) == pytest.approx((0.25, "="))
+    low, bound = bench.compute_multiplier(law, 0.0, 1000, 1e13)
+    assert bound == "<=" and low == pytest.approx(float(np.exp(0.3 * np.log(0.0005 / 0.9995))))
+    assert bench.compute_multiplier(law, 1.0, 1000, 1e13)[1] == ">="
+
+
+def test_a_width_trend_gives_the_d512_prediction(bench):
+    """Runs whose width D does with its FLOPs what the base shape does with (64 / D) times them: the
+    multiplier falls as D^-1 and the prediction says how far a D=512 run needs to go for 50%."""
+    study = bench.Study()
+    saved = fake_saved(bench, study, c50=4e13, width=0.4)
+    for run in bench.runs_of_axis("width", study.seeds):
+        r = saved[run.name]
+        chance = 1 / (1 + (r["train_flops"] * 64 / run.D / 4e13) ** (-1 / 0.4))
+        r["exact_at_step"] = [chance] * len(r["exact_at_step"])
+    found = bench.fits(saved, study)
+    trend = found["width"]["law"]
+    assert trend["widths"] == [64, 128, 256] and trend["exponent"] == pytest.approx(-1, abs=0.1)
+    multipliers = {d: m for d, m, _ in found["width"]["multipliers"]}
+    assert multipliers[32] == pytest.approx(2, rel=0.2) and multipliers[256] == pytest.approx(0.25, rel=0.2)
+    claim = bench.predict(found, study)
+    need = found["compute"]["law"]["c50"] / (trend["a"] * 512 ** trend["exponent"])
+    assert f"reaches 50% at about {need:.2e} training FLOPs" in claim and "D^-" in claim
+
+
 def test_stops_paying_and_power_law_edges(bench):
     assert bench.stops_paying([1, 2, 4, 8], [0.2, 0.5, 0.505, 0.9]) == 2
     assert bench.stops_paying([1, 2], [0.2, 0.5]) is None

@@ -246,3 +246,16 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_from_init_from(su
     trainer = Trainer(config, tmp_path / "stage2", resume=True)  # no checkpoint in stage2 yet
     expected = load_model(start).state_dict()
     assert all(torch.equal(trainer.model.state_dict()[k].cpu(), expected[k]) for k in expected)
+
+
+def test_quiet_hides_the_progress_bar_only(sudoku_data, tmp_path, capsys):
+    from trm.cli import main
+    from trm.train.config import dump_config
+
+    for name, flags in (("loud", []), ("quiet", ["--quiet"])):
+        config_file = tmp_path / f"{name}.yaml"
+        config_file.write_text(dump_config(tiny_config(sudoku_data, tmp_path / name, "threads=1", "max_steps=4")))
+        assert main(["train", *flags, str(config_file)]) == 0
+        captured = capsys.readouterr()
+        assert ("train:" in captured.err) == (name == "loud")
+    assert read_metrics(tmp_path / "quiet") == read_metrics(tmp_path / "loud")

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("config", nargs="?", help="YAML config file (omit with --resume)")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (logs and metrics.jsonl unchanged)")
     train.set_defaults(run=run_train)
 
     bench = sub.add_parser(
@@ -90,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         config = load_train_config(args.config, args.overrides)
     try:
-        train(config, resume=bool(args.resume))
+        train(config, resume=bool(args.resume), progress=not args.quiet)
     except TrainingInterrupted as e:
         print(f"trm train: {e}", file=sys.stderr)
         return 128 + e.signum

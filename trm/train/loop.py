@@ -71,9 +71,10 @@ def pick_device(name: str) -> torch.device:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> None:
         self.config = config
         self.run_dir = run_dir
+        self.show_progress = progress
         self.device = pick_device(config.device)
         self.dist = tdist.init_distributed(self.device.type)
         if self.device.type == "cuda":
@@ -337,7 +338,7 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps,
             initial=self.progress.step,
-            disable=not self.dist.is_main,
+            disable=not (self.dist.is_main and self.show_progress),
             desc="train",
             unit="step",
             dynamic_ncols=True,
@@ -420,8 +421,9 @@ class Trainer:
         return model
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
-    """Run (or resume) training as configured; returns the last test metrics.
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    """Run (or resume) training as configured; returns the last test metrics. `progress=False`
+    hides the progress bar (metrics.jsonl and the printed lines are unchanged).
 
     Nothing is written to the run directory before the config is validated, the dataset is
     readable, the directory is locked against a second run, and the checkpoint resumed from
@@ -433,7 +435,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
         with run_lock(run_dir) if main else contextlib.nullcontext():
             if main:
                 prepare_run_dir(run_dir, resume)
-            trainer = Trainer(config, run_dir, resume=resume)
+            trainer = Trainer(config, run_dir, resume=resume, progress=progress)
             if main:
                 atomic_write_text(run_dir / "config.yaml", dump_config(config))
             return trainer.run()
