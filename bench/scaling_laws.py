@@ -505,7 +505,12 @@ def section(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Stud
     if "puzzles" in found and found["puzzles"]["law"]:
         law = found["puzzles"]["law"]
         lines.append(
-            f"- Training puzzles: error = {law['a']:.3g} x puzzles^{law['exponent']:.3f} (stderr {law['stderr']:.3f})."
+            f"- Training puzzles: error = {law['a']:.3g} x puzzles^{law['exponent']:.3f} (stderr {law['stderr']:.3f}): "
+            + (
+                "more puzzles lowered the error at one unit."
+                if law["exponent"] < 0
+                else "at one unit more puzzles did not lower the error (each is drawn fewer times, augmented as drawn)."
+            )
         )
     for axis, what in (("width", "width D"), ("depth", "(T, n)")):
         if axis in found:
@@ -604,6 +609,14 @@ def plot(saved: dict[str, dict[str, Any]], found: dict[str, Any], study: Study, 
         xlabel="train depth: network calls per step, T(n+1), at equal compute",
         ylabel="exact accuracy at 16 steps (%)",
     )
+    calls = sorted({t * (n + 1) for t, n in AXES["depth"][1]})
+    right.set_xticks(
+        calls,
+        [f"{c}\n(T, n) = ({t}, {n})" for c, (t, n) in zip(calls, sorted(AXES["depth"][1]))],
+        minor=False,
+        fontsize=8,
+    )
+    right.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     right.grid(alpha=0.3)
     fig.tight_layout()
     written.append(images / "scaling-depth.png")
