@@ -62,13 +62,15 @@ def run_bench(args: argparse.Namespace) -> None:
     from trm.train.loop import pick_device
 
     config = load_train_config(args.config, args.overrides)
+    clean = False
     try:
         result = bench(config, steps=args.steps, warmup=args.warmup)
         if not dist.is_initialized() or dist.get_rank() == 0:  # one report for all processes
             print_report(config, result, str(pick_device(config.device)))
             print(json.dumps(result))
+        clean = True
     finally:
-        shutdown()
+        shutdown(clean)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -41,8 +41,13 @@ def init_distributed(device_type: str) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def shutdown() -> None:
+def shutdown(clean: bool = False) -> None:
+    """Leave the process group. After a clean finish every process first waits for the others:
+    gloo can abort a process whose peer tears its connections down while it is still closing
+    its own."""
     if dist.is_available() and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -431,6 +431,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     run_dir = config.resolved_run_dir
     read_dataset(config.data.path, "train")  # memory-mapped: a cheap check before touching run_dir
     main = int(os.environ.get("RANK", "0")) == 0
+    clean = False
     try:
         with run_lock(run_dir) if main else contextlib.nullcontext():
             if main:
@@ -438,6 +439,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             trainer = Trainer(config, run_dir, resume=resume, progress=progress)
             if main:
                 atomic_write_text(run_dir / "config.yaml", dump_config(config))
-            return trainer.run()
+            result = trainer.run()
+            clean = True
+            return result
     finally:
-        tdist.shutdown()
+        tdist.shutdown(clean)
