@@ -23,6 +23,8 @@ run continues where it stopped. `--report` collects the saved points that match 
 (K, sigma, seed, puzzles) into experiments/test-time-scaling/results.json and regenerates the
 section of docs/test-time-scaling.md between its `<!-- generated: ... -->` markers and the
 plots docs/images/tts-*.png; a point not run is listed as such, never given a number.
+`--sudoku-model MODEL` measures another model on the Sudoku sets; its points are saved under
+names of their own, and its report belongs in files of its own (--results, --doc, --images).
 """
 
 from __future__ import annotations
@@ -119,9 +121,30 @@ class Settings:
     seed: int
     puzzles: int | None  # None: every puzzle of the test set
     batch_size: int = 256
+    sudoku_model: str | None = None  # None: each Sudoku dataset's own model (trm/pretrained/sudoku-9x9)
 
     def k_for(self, dataset: Dataset) -> int:
         return self.trajectories or dataset.trajectories
+
+    def model_for(self, dataset: Dataset) -> Path:
+        """The model directory that solves `dataset`: --sudoku-model for the Sudoku sets when given
+        (a shipped model's name or a directory), else the dataset's own shipped model."""
+        if self.sudoku_model is None or dataset.name == "maze":
+            return PRETRAINED / dataset.model
+        given = Path(self.sudoku_model)
+        return given if given.exists() or len(given.parts) > 1 else PRETRAINED / self.sudoku_model
+
+    def model_label(self, dataset: Dataset) -> str:
+        path = self.model_for(dataset).resolve()
+        return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(self.sudoku_model)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as saved; sudoku_model only when given, so that results saved before the
+        option existed still count as the default model's."""
+        saved = asdict(self)
+        if saved["sudoku_model"] is None:
+            del saved["sudoku_model"]
+        return saved
 
 
 @dataclass(frozen=True)
@@ -154,6 +177,8 @@ class Point:
         if plan.noise:
             parts.append(f"sigma{plan.noise:g}")
         parts += [f"seed{plan.seed}", f"n{settings.puzzles}" if settings.puzzles else "all"]
+        if settings.sudoku_model is not None and self.dataset != "maze":
+            parts.append("model-" + settings.model_label(DATASETS[self.dataset]).replace("/", "_"))
         return "-".join(parts) + ".json"
 
 
@@ -269,7 +294,7 @@ def run_point(
     d = DATASETS[point.dataset]
     plan = point.plan(settings)
     report = evaluate_trajectories(
-        PRETRAINED / d.model,
+        settings.model_for(d),
         dataset_dir(work, point.dataset),
         plan,
         limit=settings.puzzles,
@@ -279,7 +304,7 @@ def run_point(
     )
     saved = {
         "point": point.name,
-        "settings": asdict(settings),
+        "settings": settings.to_json(),
         "report": report.to_json(),
         "environment": environment(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -309,7 +334,7 @@ def run_points(
 
 
 def list_points(work: Path, points: list[Point], settings: Settings) -> str:
-    lines = [f"{len(points)} points, settings {asdict(settings)} (work directory {work}):"]
+    lines = [f"{len(points)} points, settings {settings.to_json()} (work directory {work}):"]
     for p in points:
         path = point_path(work, p, settings)
         state = "done" if path.exists() else "not run"
@@ -349,13 +374,13 @@ def collect(work: Path | None, settings: Settings, previous: dict[str, Any] | No
     settings are kept unless rerun."""
     log_path = None if work is None else work / "datasets.json"
     log = json.loads(log_path.read_text()) if log_path is not None and log_path.exists() else {}
-    same = previous is not None and previous.get("settings") == asdict(settings)
+    same = previous is not None and previous.get("settings") == settings.to_json()
     points = dict(previous["points"]) if same else {}
     datasets = dict(previous["datasets"]) if same else {}
     for name, d in DATASETS.items():
         entry = {
             "title": d.title,
-            "model": f"trm/pretrained/{d.model}",
+            "model": settings.model_label(d),
             "seed": d.seed,
             **d.spec,
             "trajectories": settings.k_for(d),
@@ -367,7 +392,7 @@ def collect(work: Path | None, settings: Settings, previous: dict[str, Any] | No
         if path.exists():
             points[p.name] = point_numbers(json.loads(path.read_text()))
     ordered = {p.name: points[p.name] for p in all_points() if p.name in points}
-    return {"settings": asdict(settings), "datasets": datasets, "points": ordered}
+    return {"settings": settings.to_json(), "datasets": datasets, "points": ordered}
 
 
 def empty_results(settings: Settings) -> dict[str, Any]:
@@ -640,6 +665,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the first N puzzles of each test set (a quick run; saved apart from full runs)",
     )
     parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="rows stepping together (default 256)")
+    parser.add_argument(
+        "--sudoku-model",
+        metavar="MODEL",
+        help="the model for the Sudoku sets (hard, royle): a shipped model's name, e.g. sudoku-hard, or a "
+        "model or checkpoint directory (default: sudoku-9x9); saved and reported apart from the default's points",
+    )
     parser.add_argument("--device", help="torch device (default: the evaluator's choice)")
     parser.add_argument(
         "--backend",
@@ -691,7 +722,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    return Settings(args.trajectories, args.noise, args.seed, args.puzzles, args.batch_size)
+    if args.sudoku_model is not None:
+        model = Settings(None, args.noise, args.seed, None, sudoku_model=args.sudoku_model).model_for(DATASETS["hard"])
+        if not model.is_dir():
+            raise SystemExit(f"test_time_scaling.py: error: --sudoku-model: {model} is not a model directory")
+    return Settings(args.trajectories, args.noise, args.seed, args.puzzles, args.batch_size, args.sudoku_model)
 
 
 def report(args: argparse.Namespace) -> int:

@@ -183,3 +183,34 @@ def test_the_report_keeps_committed_points_of_the_same_settings(bench, fake_runs
     assert list(merged["points"]) == ["hard:noise:halt:64", *names(bench.select_points(["maze:views:verify"]))]
     other = bench.Settings(trajectories=4, noise=0.5, seed=0, puzzles=10)
     assert len(bench.collect(tmp_path / "b", other, bench.collect(tmp_path / "a", settings, None))["points"]) == 0
+
+
+def test_another_sudoku_model_runs_apart_from_the_default(bench, monkeypatch, tmp_path):
+    models = []
+
+    def evaluate(model, data_dir, plan, **kwargs):
+        models.append(Path(model))
+        return fake_report(plan)
+
+    monkeypatch.setattr(bench, "evaluate_trajectories", evaluate)
+    monkeypatch.setattr(bench, "build_datasets", lambda work, names, royle, progress: None)
+    default = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10)
+    other = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10, sudoku_model=str(tmp_path / "mine"))
+    points = bench.select_points(["royle:views:verify:16", "maze:views:verify:16"])
+    bench.run_points(tmp_path / "work", points, default, progress=False)
+    assert models == [bench.PRETRAINED / "sudoku-9x9", bench.PRETRAINED / "maze-11x11"]
+    # the Sudoku point runs again with the other model (the maze keeps its own model and its saved point)
+    assert bench.run_points(tmp_path / "work", points, other, progress=False) == points[:1]
+    assert models[-1] == tmp_path / "mine"
+    assert "sudoku_model" not in default.to_json() and other.to_json()["sudoku_model"] == str(tmp_path / "mine")
+    results = bench.collect(tmp_path / "work", other, bench.collect(tmp_path / "work", default, None))
+    assert results["datasets"]["royle"]["model"] == str(tmp_path / "mine")
+    assert results["datasets"]["maze"]["model"] == "trm/pretrained/maze-11x11"
+    shipped = bench.Settings(None, 0.2, 0, None, sudoku_model="sudoku-hard")
+    assert shipped.model_for(bench.DATASETS["hard"]) == bench.PRETRAINED / "sudoku-hard"
+    assert shipped.model_label(bench.DATASETS["hard"]) == "trm/pretrained/sudoku-hard"
+
+
+def test_a_missing_sudoku_model_is_a_clear_error(bench, tmp_path):
+    with pytest.raises(SystemExit, match="no-such-model is not a model directory"):
+        bench.settings_of(bench.parse_args(["--sudoku-model", "no-such-model"]))
