@@ -167,6 +167,22 @@ def test_rollout_equals_repeated_evaluation_steps():
         torch.testing.assert_close(rolled["q_halt_logits"][s], out.q_halt)
 
 
+def test_a_supervision_step_of_t_cycles_is_t_steps_of_one_cycle():
+    """The weights do not depend on T: a (T, n) model's step s computes what the same weights at
+    (1, n) compute at step T*s. So a model trained at (1, n) runs deeper per step as (T, n)
+    (experiments/sudoku-hard: a curriculum in recursion depth)."""
+    torch.manual_seed(0)
+    deep = TRM(ModelConfig(**{**SMALL, "T": 3})).eval()
+    shallow = TRM(ModelConfig(**{**SMALL, "T": 1})).eval()
+    shallow.load_state_dict(deep.state_dict())  # strict: the same tensors, whatever T is
+    batch = make_batch(deep.config)
+    deep_out, shallow_out = deep.rollout(batch, 2), shallow.rollout(batch, 6)
+    for s in range(2):
+        torch.testing.assert_close(deep_out["logits"][s], shallow_out["logits"][3 * s + 2])
+        torch.testing.assert_close(deep_out["q_halt_logits"][s], shallow_out["q_halt_logits"][3 * s + 2])
+    assert not torch.allclose(deep_out["logits"][0], shallow_out["logits"][0])  # and T does change a step
+
+
 def test_bfloat16_forward_stays_close_to_float32():
     torch.manual_seed(0)
     model = TRM(ModelConfig(**SMALL))
