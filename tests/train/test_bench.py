@@ -105,7 +105,9 @@ def test_two_processes_share_the_global_batch_and_agree_with_one(tmp_path):
     # so a gradient that rounds to the other sign near zero moves its weight by 2 lr.
     one = first_step_gradients(NO_EXPLORATION)
     config = load_train_config(None, TINY)
-    tolerance = reordering_tolerance(torch.float32, config.global_batch_size * config.model.seq_len)
+    # 6 sigmas, not the default 4: the largest of some 20,000 gradient elements is compared (a 4-sigma
+    # excursion among them is expected about once; one was seen with one thread per process).
+    tolerance = reordering_tolerance(torch.float32, config.global_batch_size * config.model.seq_len, sigmas=6.0)
     assert config.model.forward_dtype == "float32" and one.keys() == ranks[0]["gradients"].keys()
     for key, expected in one.items():
         got = ranks[0]["gradients"][key]

@@ -12,9 +12,10 @@ import yaml
 
 from trm.data.build import build_dataset as build_sudoku_dataset
 from trm.data.sudoku import SudokuSource as SudokuBuildConfig
-from trm.errors import CheckpointError
+from trm.errors import CheckpointError, ConfigError
 from trm.model import TRM
 from trm.model.checkpoint import load_model
+from trm.model.widen import widen
 from trm.train.checkpoint import checkpoint_dirs
 from trm.train.config import load_train_config
 from trm.train.loop import Trainer, TrainingDiverged, train
@@ -232,11 +233,30 @@ def test_init_from_refuses_a_model_of_other_shapes_or_a_missing_one(sudoku_data,
     train(tiny_config(sudoku_data, tmp_path / "small"))
     wider = tiny_config(sudoku_data, tmp_path / "wide", f"init_from={tmp_path / 'small' / 'best'}",
                         "model.hidden_size=32")
-    with pytest.raises(CheckpointError, match=r"init_from .*small/best: tensor '.*' has shape"):
+    with pytest.raises(CheckpointError, match=r"init_from .*small/best: its hidden_size is 16, this run's 32 \("):
         Trainer(wider, tmp_path / "wide")
+    deeper = tiny_config(sudoku_data, tmp_path / "deep", f"init_from={tmp_path / 'small' / 'best'}",
+                         "model.num_layers=3")
+    with pytest.raises(CheckpointError, match=r"init_from .*small/best: missing key 'net.layers.2"):
+        Trainer(deeper, tmp_path / "deep")
     missing = tiny_config(sudoku_data, tmp_path / "m", f"init_from={tmp_path / 'nothing'}")
     with pytest.raises(CheckpointError, match=r"no such model directory .*sudoku-9x9"):
         Trainer(missing, tmp_path / "m")
+
+
+def test_init_widen_starts_from_the_narrow_model_widened(sudoku_data, tmp_path):
+    train(tiny_config(sudoku_data, tmp_path / "narrow", "model.puzzle_emb_ndim=0"))
+    start = tmp_path / "narrow" / "best"
+    wide = ("model.puzzle_emb_ndim=0", "model.hidden_size=32", f"init_from={start}", "init_widen=true")
+    with pytest.raises(ConfigError, match=r"init_widen from .*narrow/best: at hidden size 32 .* noise above 0"):
+        Trainer(tiny_config(sudoku_data, tmp_path / "exact", *wide), tmp_path / "exact")
+    config = tiny_config(sudoku_data, tmp_path / "wide", *wide, "init_widen_noise=1e-3")
+    trainer = Trainer(config, tmp_path / "wide")
+    expected = widen(load_model(start), trainer.model.config, 1e-3, config.seed).state_dict()
+    assert all(torch.equal(trainer.model.state_dict()[k].cpu(), expected[k]) for k in expected)
+    train(config)  # and it trains from there
+    trained = load_model(tmp_path / "wide" / "best").state_dict()["embed_tokens.weight"]
+    assert trained.shape[1] == 32 and not torch.equal(trained, expected["embed_tokens.weight"])
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_from_init_from(sudoku_data, tmp_path):

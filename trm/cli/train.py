@@ -58,8 +58,7 @@ def run_bench(args: argparse.Namespace) -> None:
 
     from trm.train.bench import bench, print_report
     from trm.train.config import load_train_config
-    from trm.train.dist import shutdown
-    from trm.train.loop import pick_device
+    from trm.train.dist import pick_device, shutdown
 
     config = load_train_config(args.config, args.overrides)
     clean = False

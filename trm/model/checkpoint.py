@@ -24,10 +24,11 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from trm.config import ModelConfig, make_config
-from trm.errors import CheckpointError
+from trm.errors import CheckpointError, ConfigError
 from trm.files import atomic_directory
 from trm.model.precision import inference_dtype
 from trm.model.trm import TRM
+from trm.model.widen import widen as widen_model
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -123,9 +124,28 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **ov
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
 
 
-def initial_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The weights a run starts from (`init_from`): those of the model directory `path`, or of
-    the shipped model of that name."""
+def initial_weights(
+    path: str | os.PathLike, config: ModelConfig, widen: bool = False, noise: float = 0.0, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """The weights a run of model `config` starts from (`init_from`): those of the model directory
+    `path`, or of the shipped model of that name; with `widen`, that model widened to config's
+    hidden size (`trm.model.widen`, with `noise` and `seed`)."""
+    source = load_model(initial_model_dir(path), forward_dtype="float32")
+    if widen:
+        try:
+            return widen_model(source, config, noise, seed).state_dict()
+        except ConfigError as e:
+            raise ConfigError(f"init_widen from {path}: {e}") from None
+    if source.config.hidden_size != config.hidden_size:
+        raise CheckpointError(
+            f"init_from {path}: its hidden_size is {source.config.hidden_size}, this run's {config.hidden_size} "
+            "(init_widen=true starts from a narrower TRM-MLP widened to this width)"
+        )
+    return source.state_dict()
+
+
+def initial_model_dir(path: str | os.PathLike) -> Path:
+    """The model directory `init_from` names: `path`, or the shipped model of that name."""
     directory = Path(path)
     if not directory.exists() and len(directory.parts) == 1 and (SHIPPED / directory).is_dir():
         directory = SHIPPED / directory
@@ -135,7 +155,7 @@ def initial_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"init_from {path}: no such model directory (expected a directory holding {WEIGHTS} and "
             f"{CONFIG}, or a shipped model: {shipped})"
         )
-    return load_model(directory).state_dict()
+    return directory
 
 
 # ---------------------------------------------------------------------- reference format

@@ -32,8 +32,8 @@ from trm.model.precision import resolve_forward_dtype
 from trm.model.trm import TRM
 from trm.train import dist as tdist
 from trm.train.config import TrainConfig
+from trm.train.dist import pick_device
 from trm.train.flops import measure_matmul_rate, model_flops
-from trm.train.loop import pick_device
 from trm.train.optim import AdamATan2
 
 

@@ -73,6 +73,12 @@ class TrainConfig(BaseModel):
     # its checkpoints) or the name of a shipped model (sudoku-9x9). Its shapes must match `model`;
     # the optimizer starts fresh. Used only when a run starts, not when it resumes.
     init_from: str | None = Field(None, min_length=1)
+    # With init_from naming a narrower TRM-MLP (its hidden_size a divisor of model.hidden_size):
+    # start from that model widened to this one, computing the same function (trm/model/widen.py).
+    init_widen: bool = False
+    # Gaussian noise (a fraction of each widened weight's std) that parts the repeated channels;
+    # 0 keeps the function exactly and needs a width at which the channel MLP gains hidden units.
+    init_widen_noise: NonNegativeFloat = 0.0
 
     # Length of training: epochs of the dataset (groups x mean examples / batch), or an
     # explicit number of optimizer steps, stopped early by a wall-clock budget if given.

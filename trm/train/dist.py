@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from trm.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -84,3 +86,12 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
 
 def all_reduce_max(values: torch.Tensor) -> torch.Tensor:
     return _all_reduce(values, "MAX")
+
+
+def pick_device(name: str) -> torch.device:
+    """The device a config's `device` names ("auto": CUDA when available, else the CPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is available")
+    return torch.device(name)

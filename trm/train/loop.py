@@ -15,9 +15,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +24,7 @@ from tqdm import tqdm
 from trm.backends import reuse_freed_memory
 from trm.data.format import read_dataset
 from trm.data.sampler import TrainSampler
-from trm.errors import CheckpointError, ConfigError, TRMError
+from trm.errors import TRMError
 from trm.eval.evaluate import evaluate
 from trm.files import atomic_write_text
 from trm.model.backend_choice import choose_backend
@@ -37,7 +35,6 @@ from trm.model.trm import TRM, Carry
 from trm.train import dist as tdist
 from trm.train.augment import AUGMENTATIONS
 from trm.train.checkpoint import (
-    STATE,
     checkpoint_dirs,
     first_non_finite,
     run_lock,
@@ -45,29 +42,15 @@ from trm.train.checkpoint import (
     save_checkpoint,
 )
 from trm.train.config import TrainConfig, dump_config
+from trm.train.dist import pick_device
 from trm.train.metrics_log import MetricsWriter, evaluation_metrics, step_metrics
 from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
-from trm.train.resume import carry_from_state, carry_state, newest_readable_state, prepare_run_dir
+from trm.train.resume import Progress, prepare_run_dir, restore_training_state, training_state, way_back
 from trm.train.signals import TrainingInterrupted, stop_on_signals
 
 
 class TrainingDiverged(TRMError):
     """The loss or the training state became NaN or infinite."""
-
-
-@dataclass
-class Progress:
-    step: int = 0
-    train_seconds: float = 0.0  # training time so far, evaluation and checkpoints excluded
-    best_exact: float = -1.0
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for but no CUDA device is available")
-    return torch.device(name)
 
 
 class Trainer:
@@ -117,7 +100,10 @@ class Trainer:
         self.model = TRM(model_config, backend).to(self.device)
         # A resumed run takes its weights from its checkpoint; one killed before its first starts over.
         if config.init_from is not None and not (resume and checkpoint_dirs(run_dir)):
-            load_weights(self.model, initial_weights(config.init_from), f"init_from {config.init_from}")
+            state = initial_weights(
+                config.init_from, model_config, config.init_widen, config.init_widen_noise, config.seed
+            )
+            load_weights(self.model, state, f"init_from {config.init_from}")
         if self.dist.enabled:
             tdist.broadcast_weights(self.model)
         if config.compile:
@@ -144,7 +130,7 @@ class Trainer:
         # Each rank draws its own exploration noise.
         torch.manual_seed(config.seed + self.dist.rank)
         if resume:
-            self._restore()
+            restore_training_state(self)
         self.eval_model = copy.deepcopy(self.model)
         self.writer = MetricsWriter(run_dir, config, self.dist.is_main)
 
@@ -198,7 +184,9 @@ class Trainer:
         summed = dict(zip(metrics, values))
         total_loss = summed["lm_loss"] + 0.5 * summed["q_halt_loss"]
         if not math.isfinite(total_loss):
-            raise TrainingDiverged(f"the loss became {total_loss} at step {step}; stopping. {self._way_back()}")
+            raise TrainingDiverged(
+                f"the loss became {total_loss} at step {step}; stopping. {way_back(self.run_dir, self.config.lr)}"
+            )
         return step_metrics(summed, cfg.global_batch_size, lr)
 
     # ------------------------------------------------------------------ evaluation
@@ -223,61 +211,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _state(self) -> dict[str, Any]:
-        local = {
-            "carry": carry_state(self.carry),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
-        }
-        ranks = [local]
-        if self.dist.enabled:
-            ranks = [None] * self.dist.world_size
-            torch.distributed.all_gather_object(ranks, local)
-        return {
-            "step": self.progress.step,
-            "train_seconds": self.progress.train_seconds,
-            "best_exact": self.progress.best_exact,
-            "model": {k: v.cpu() for k, v in self.model.state_dict().items()},
-            "ema": {k: v.cpu() for k, v in self.ema.state_dict().items()} if self.ema else None,
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "world_size": self.dist.world_size,
-            "ranks": ranks,
-        }
-
-    def _restore(self) -> None:
-        found = newest_readable_state(self.run_dir, self.dist.is_main)
-        if found is None:  # killed before its first checkpoint: the same run again from the start
-            if self.dist.is_main:
-                print(f"{self.run_dir}: no checkpoint saved yet; starting again from step 0")
-            return
-        state, checkpoint = found
-        try:
-            self.model.load_state_dict(state["model"])
-            if self.ema is not None and state["ema"] is not None:
-                self.ema.load_state_dict(state["ema"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.sampler.load_state_dict(state["sampler"])
-        except (CheckpointError, RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(
-                f"{checkpoint / STATE}: does not fit the run's config with the overrides given "
-                f"(only settings that keep the model's shapes can change on resume): {' '.join(str(e).split())}"
-            ) from None
-        self.progress = Progress(state["step"], state["train_seconds"], state["best_exact"])
-        if state["world_size"] == self.dist.world_size:
-            mine = state["ranks"][self.dist.rank]
-            torch.set_rng_state(mine["torch_rng"])
-            if mine["cuda_rng"] is not None and self.device.type == "cuda":
-                torch.cuda.set_rng_state(mine["cuda_rng"])
-            self.carry = carry_from_state(mine["carry"], self.device)
-        elif self.dist.is_main:
-            print(
-                f"resuming on {self.dist.world_size} processes instead of {state['world_size']}: "
-                "in-flight samples restart"
-            )
-
     def save(self, eval_metrics: dict[str, float] | None) -> None:
-        state = self._state()  # a collective when distributed: every rank takes part
+        state = training_state(self)  # a collective when distributed: every rank takes part
         if not self.dist.is_main:
             return
         extra = {"step": self.progress.step, "metrics": eval_metrics or {}}
@@ -300,22 +235,8 @@ class Trainer:
             where = f"'{bad}' holds NaN or infinite values" if bad else "another process's state is not finite"
             raise TrainingDiverged(
                 f"the training state diverged by step {self.progress.step}: {where}, although the loss was "
-                f"still finite; nothing was saved at this step. {self._way_back()}"
+                f"still finite; nothing was saved at this step. {way_back(self.run_dir, self.config.lr)}"
             )
-
-    def _way_back(self) -> str:
-        """Where a diverged run can continue from, as it stands on disk."""
-        lower = f"lr={self.config.lr / 3:g}"
-        found = checkpoint_dirs(self.run_dir)
-        if found:
-            return (
-                f"The last checkpoint, {found[-1]}, was checked to be finite when saved: resume from it "
-                f"with a lower learning rate, e.g. trm train --resume {self.run_dir} {lower}"
-            )
-        return (
-            f"No checkpoint was saved before: start again with a lower learning rate, e.g. "
-            f"trm train --resume {self.run_dir} {lower} (it restarts from step 0)"
-        )
 
     def _any_rank(self, *flags: bool) -> list[bool]:
         """Each flag raised on any process: every process must take the same branch."""

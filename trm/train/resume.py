@@ -1,20 +1,32 @@
 """A run directory across starts: refusing to overwrite an earlier run, the config of a run
-to resume, the newest checkpoint that reads back, and the carry saved with it."""
+to resume, the newest checkpoint that reads back, the trainer's state saved in it (weights, EMA,
+optimizer, sampler, random generators and the carry of every process) and restored from it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from trm.errors import CheckpointError, TRMError
 from trm.model.trm import Carry
-from trm.train.checkpoint import checkpoint_dirs, load_train_state, remove_leftovers
+from trm.train.checkpoint import STATE, checkpoint_dirs, load_train_state, remove_leftovers
 from trm.train.config import TrainConfig, load_train_config
+
+if TYPE_CHECKING:
+    from trm.train.loop import Trainer
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    train_seconds: float = 0.0  # training time so far, evaluation and checkpoints excluded
+    best_exact: float = -1.0
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -92,4 +104,76 @@ def carry_from_state(state: dict[str, Any] | None, device: torch.device) -> Carr
         state["steps"].to(device),
         state["halted"].to(device),
         {k: v.to(device) for k, v in state["data"].items()},
+    )
+
+
+def training_state(trainer: Trainer) -> dict[str, Any]:
+    """Everything a checkpoint needs to continue the run exactly (a collective when distributed)."""
+    local = {
+        "carry": carry_state(trainer.carry),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if trainer.device.type == "cuda" else None,
+    }
+    ranks = [local]
+    if trainer.dist.enabled:
+        ranks = [None] * trainer.dist.world_size
+        torch.distributed.all_gather_object(ranks, local)
+    return {
+        "step": trainer.progress.step,
+        "train_seconds": trainer.progress.train_seconds,
+        "best_exact": trainer.progress.best_exact,
+        "model": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
+        "ema": {k: v.cpu() for k, v in trainer.ema.state_dict().items()} if trainer.ema else None,
+        "optimizer": trainer.optimizer.state_dict(),
+        "sampler": trainer.sampler.state_dict(),
+        "world_size": trainer.dist.world_size,
+        "ranks": ranks,
+    }
+
+
+def restore_training_state(trainer: Trainer) -> None:
+    """Continue from the newest readable checkpoint of the trainer's run directory, if any."""
+    found = newest_readable_state(trainer.run_dir, trainer.dist.is_main)
+    if found is None:  # killed before its first checkpoint: the same run again from the start
+        if trainer.dist.is_main:
+            print(f"{trainer.run_dir}: no checkpoint saved yet; starting again from step 0")
+        return
+    state, checkpoint = found
+    try:
+        trainer.model.load_state_dict(state["model"])
+        if trainer.ema is not None and state["ema"] is not None:
+            trainer.ema.load_state_dict(state["ema"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.sampler.load_state_dict(state["sampler"])
+    except (CheckpointError, RuntimeError, KeyError, ValueError) as e:
+        raise CheckpointError(
+            f"{checkpoint / STATE}: does not fit the run's config with the overrides given "
+            f"(only settings that keep the model's shapes can change on resume): {' '.join(str(e).split())}"
+        ) from None
+    trainer.progress = Progress(state["step"], state["train_seconds"], state["best_exact"])
+    if state["world_size"] == trainer.dist.world_size:
+        mine = state["ranks"][trainer.dist.rank]
+        torch.set_rng_state(mine["torch_rng"])
+        if mine["cuda_rng"] is not None and trainer.device.type == "cuda":
+            torch.cuda.set_rng_state(mine["cuda_rng"])
+        trainer.carry = carry_from_state(mine["carry"], trainer.device)
+    elif trainer.dist.is_main:
+        print(
+            f"resuming on {trainer.dist.world_size} processes instead of {state['world_size']}: "
+            "in-flight samples restart"
+        )
+
+
+def way_back(run_dir: Path, lr: float) -> str:
+    """Where a diverged run can continue from, as it stands on disk."""
+    lower = f"lr={lr / 3:g}"
+    found = checkpoint_dirs(run_dir)
+    if found:
+        return (
+            f"The last checkpoint, {found[-1]}, was checked to be finite when saved: resume from it "
+            f"with a lower learning rate, e.g. trm train --resume {run_dir} {lower}"
+        )
+    return (
+        f"No checkpoint was saved before: start again with a lower learning rate, e.g. "
+        f"trm train --resume {run_dir} {lower} (it restarts from step 0)"
     )
