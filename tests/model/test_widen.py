@@ -3,25 +3,19 @@
 import pytest
 import torch
 
+from tests.eval.fixtures import tiny_model
 from trm.config import ModelConfig
 from trm.errors import ConfigError
 from trm.model.loss import act_loss
 from trm.model.trm import TRM
 from trm.model.widen import widen
 
-NARROW = dict(
-    vocab_size=11,
-    seq_len=16,
-    hidden_size=16,
-    num_heads=2,
-    mixer="mlp",
-    pos_encodings="none",
-    T=2,
-    n=2,
-    N_sup=3,
-    halt_exploration_prob=0.0,
-    forward_dtype="float32",
-)
+# tests/eval/fixtures.py's tiny TRM-MLP (D=32, T=2, n=2), narrower, in float32 and without exploration
+NARROW = dict(hidden_size=16, N_sup=3, halt_exploration_prob=0.0, forward_dtype="float32")
+
+
+def narrow_model(**changes) -> TRM:
+    return tiny_model(11, 16, halting=False, **{**NARROW, **changes})
 
 
 def batch_for(config: ModelConfig, B: int = 6) -> dict[str, torch.Tensor]:
@@ -33,8 +27,7 @@ def batch_for(config: ModelConfig, B: int = 6) -> dict[str, torch.Tensor]:
 
 def trained_narrow(**changes) -> TRM:
     """A narrow model whose weights are not at their initial values (the q head starts at zero)."""
-    torch.manual_seed(0)
-    model = TRM(ModelConfig(**{**NARROW, **changes}))
+    model = narrow_model(**changes)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -112,6 +105,6 @@ def test_without_new_units_or_noise_the_copies_would_stay_tied():
     ],
 )
 def test_widening_refuses_what_it_cannot_keep(narrow_changes, wide_changes, message):
-    narrow = TRM(ModelConfig(**{**NARROW, **narrow_changes}))
+    narrow = narrow_model(**narrow_changes)
     with pytest.raises(ConfigError, match=message):
         widen(narrow, narrow.config.model_copy(update=wide_changes))
