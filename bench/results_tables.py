@@ -57,11 +57,14 @@ def data_commands(model: str) -> list[str]:
     lines = []
     for data, spec in numbers["datasets"].items():
         options = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in spec.items())
-        task = "sudoku" if "givens" in spec else "maze"
-        out = "-o" if task == "sudoku" else "--output"
+        task = "maze" if "size" in spec else "sudoku"
+        if spec.get("source") == "royle17":  # held out from the user's copy of Royle's file
+            options += " --input royle-17-clue.txt"
+        out = "--output" if task == "maze" else "-o"
         lines.append(f"trm data {task} {options} {out} {data}")
+    limit = f" --limit {numbers['limit']}" if numbers.get("limit") else ""  # the card's first N puzzles
     for data in numbers["datasets"]:
-        lines.append(f"trm eval {numbers['checkpoint']} --data {data}")
+        lines.append(f"trm eval {numbers['checkpoint']} --data {data}{limit}")
     return ["```bash", *lines, "```"]
 
 
@@ -97,6 +100,8 @@ def comparisons_table() -> list[str]:
 TABLES: dict[str, Callable[[], list[str]]] = {
     "sudoku-9x9": lambda: model_table("sudoku-9x9"),
     "sudoku-9x9-commands": lambda: data_commands("sudoku-9x9"),
+    "sudoku-hard": lambda: model_table("sudoku-hard"),
+    "sudoku-hard-commands": lambda: data_commands("sudoku-hard"),
     "maze-11x11": lambda: model_table("maze-11x11"),
     "maze-11x11-commands": lambda: data_commands("maze-11x11"),
     "pretrained-summary": summary_table,

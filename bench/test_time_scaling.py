@@ -455,8 +455,9 @@ def dataset_table(results: dict[str, Any], name: str) -> list[str]:
     return rows
 
 
-def generated_section(results: dict[str, Any]) -> list[str]:
-    """The markdown between the markers: settings, then per dataset its table and plots."""
+def generated_section(results: dict[str, Any], images: str = "images") -> list[str]:
+    """The markdown between the markers: settings, then per dataset its table and plots (`images`:
+    the plots' folder, relative to the document)."""
     s = results["settings"]
     puzzles = "every puzzle of each test set" if s["puzzles"] is None else f"the first {s['puzzles']} puzzles of each"
     run = sum(1 for _ in results["points"])
@@ -477,9 +478,9 @@ def generated_section(results: dict[str, Any]) -> list[str]:
         lines.append("")
         if any(key.startswith(f"{name}:") for key in results["points"]):
             lines += [
-                f"![accuracy against K, {name}](images/tts-k-{name}.png)",
+                f"![accuracy against K, {name}]({images}/tts-k-{name}.png)",
                 "",
-                f"![accuracy against the step limit, {name}](images/tts-steps-{name}.png)",
+                f"![accuracy against the step limit, {name}]({images}/tts-steps-{name}.png)",
                 "",
             ]
     environments = {json.dumps(p["environment"], sort_keys=True) for p in results["points"].values()}
@@ -496,11 +497,11 @@ def generated_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def regenerate(text: str, results: dict[str, Any]) -> str:
+def regenerate(text: str, results: dict[str, Any], images: str = "images") -> str:
     """The document with its generated section rebuilt from `results`."""
     if not GENERATED.search(text):
         raise SystemExit("no '<!-- generated: test-time-scaling -->' ... '<!-- /generated -->' section in the document")
-    body = "\n".join(generated_section(results)) + "\n"
+    body = "\n".join(generated_section(results, images)) + "\n"
     return GENERATED.sub(lambda m: m[1] + "\n" + body + m[3], text)
 
 
@@ -729,11 +730,16 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return Settings(args.trajectories, args.noise, args.seed, args.puzzles, args.batch_size, args.sudoku_model)
 
 
+def images_from(doc: Path, images: Path) -> str:
+    """The plots' folder as the document links it."""
+    return Path(os.path.relpath(images.resolve(), doc.resolve().parent)).as_posix()
+
+
 def report(args: argparse.Namespace) -> int:
     previous = json.loads(args.results.read_text()) if args.results.exists() else None
     results = collect(args.work, settings_of(args), previous)
     write_json_atomically(args.results, results)
-    args.doc.write_text(regenerate(args.doc.read_text(), results))
+    args.doc.write_text(regenerate(args.doc.read_text(), results, images_from(args.doc, args.images)))
     written = plot(results, args.images)
     print(f"{len(results['points'])} points: wrote {args.results}, {args.doc}" + "".join(f", {p}" for p in written))
     return 0
@@ -744,7 +750,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"{args.results}: absent; nothing to check")
         return 0
     text = args.doc.read_text()
-    if regenerate(text, json.loads(args.results.read_text())) != text:
+    if regenerate(text, json.loads(args.results.read_text()), images_from(args.doc, args.images)) != text:
         print(f"out of date: {args.doc} (run: python bench/test_time_scaling.py --report)")
         return 1
     print(f"{args.doc} matches {args.results}")

@@ -65,13 +65,24 @@ def fake_runs(bench, monkeypatch):
     return plans, built
 
 
-def test_the_committed_section_equals_the_regenerated_one(bench):
-    results = ROOT / "experiments" / "test-time-scaling" / "results.json"
+@pytest.mark.parametrize(
+    "results, doc, images",
+    [
+        ("results.json", "test-time-scaling.md", "images"),
+        ("sudoku-hard-results.json", "test-time-scaling-sudoku-hard.md", "images/sudoku-hard"),
+    ],
+)
+def test_the_committed_section_equals_the_regenerated_one(bench, results, doc, images):
+    results = ROOT / "experiments" / "test-time-scaling" / results
     if not results.exists():
         pytest.skip("no committed results")
-    text = (ROOT / "docs" / "test-time-scaling.md").read_text()
-    regenerated = bench.regenerate(text, json.loads(results.read_text()))
-    assert regenerated == text, "run: python bench/test_time_scaling.py --report (docs/test-time-scaling.md is stale)"
+    text = (ROOT / "docs" / doc).read_text()
+    regenerated = bench.regenerate(text, json.loads(results.read_text()), images)
+    assert regenerated == text, f"run: python bench/test_time_scaling.py --report ... (docs/{doc} is stale)"
+    for plot in ("tts-k", "tts-steps"):  # the plots it links exist
+        for name in json.loads(results.read_text())["datasets"]:
+            link = f"({images}/{plot}-{name}.png)"
+            assert link not in text or (ROOT / "docs" / images / f"{plot}-{name}.png").exists(), link
 
 
 def test_every_point_once_and_patterns_select_by_part(bench):
@@ -166,7 +177,16 @@ def test_a_changed_number_fails_the_check(bench, fake_runs, tmp_path, capsys):
     assert text.startswith("before\n") and text.endswith("\nafter\n")
     assert f"{len(bench.select_points(['royle:both']))} of {len(bench.all_points())} points run" in text
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["tts-k-royle.png", "tts-steps-royle.png"]
+    assert "](../images/tts-k-royle.png)" not in text and "](images/tts-k-royle.png)" in text
     assert bench.main([*files, "--check"]) == 0
+    # a document elsewhere links the same plots from where it is
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "doc.md").write_text((tmp_path / "doc.md").read_text())
+    moved = ["--results", str(tmp_path / "results.json"), "--doc", str(tmp_path / "docs" / "doc.md")]
+    assert bench.main([*moved, "--images", str(tmp_path / "images"), "--check"]) == 1
+    assert bench.main([*settings, *moved, "--images", str(tmp_path / "images"), "--work", str(tmp_path / "work"),
+                       "--report"]) == 0  # fmt: skip
+    assert "](../images/tts-k-royle.png)" in (tmp_path / "docs" / "doc.md").read_text()
     results = json.loads((tmp_path / "results.json").read_text())
     results["points"]["royle:both:halt:16"]["accuracy_at_k"]["vote"]["4"] = 0.123
     (tmp_path / "results.json").write_text(json.dumps(results))
