@@ -2,6 +2,7 @@
 
     python bench/against_reference.py --reference DIR            # D=64 CPU recipe and D=512 paper shapes
     python bench/against_reference.py --reference DIR --rounds 8 --shapes paper --dtypes bfloat16
+    python bench/against_reference.py --reference DIR --shapes paper --dtypes float32 --compile
 
 DIR is a checkout of the reference code (github.com/SamsungSAILMontreal/TinyRecursiveModels),
 not part of this repository: only its model module (models/recursive_reasoning/trm.py and what
@@ -17,7 +18,10 @@ pass; same config, batch, dtype and threads, freed memory kept for both (glibc).
 with the backend `--backend` names ("auto": the faster of ours here, as `trm train` picks it).
 Rounds alternate which model goes first; each round times `--steps` steps of each after one
 untimed one, and the table gives the median per-step time of each and the median of the
-per-round ratios (reference time / our time: above 1 means ours is faster).
+per-round ratios (reference time / our time: above 1 means ours is faster). Both run eagerly
+unless `--compile` compiles each as its own trainer does (`trm train ... compile=true` compiles
+our recursion's networks; the reference's pretrain.py compiles its whole model); the first,
+untimed step of the first round then includes the compilation.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def step_timer(model: torch.nn.Module, carry_of, batch: dict, logits_of) -> call
 
 
 def compare(reference_class: type, shape: str, dtype: str, batch_size: int, backend: str, rounds: int,
-            steps: int) -> tuple[float, float, float, str]:
+            steps: int, compile: bool = False) -> tuple[float, float, float, str]:
     ours_config = ModelConfig(vocab_size=11, seq_len=81, mixer="mlp", pos_encodings="none", forward_dtype=dtype,
                               num_puzzle_identifiers=batch_size, **SHAPES[shape])
     g = torch.Generator().manual_seed(0)
@@ -95,6 +99,10 @@ def compare(reference_class: type, shape: str, dtype: str, batch_size: int, back
     torch.manual_seed(0)
     ours = TRM(ours_config, chosen).train()
     theirs = reference_class(reference_config(ours_config, batch_size, dtype)).train()
+    if compile:  # each as its trainer compiles it: our recursion's networks, the reference's whole model
+        torch._dynamo.reset()
+        ours.compile_networks()
+        theirs = torch.compile(theirs)
     timers = {
         "ours": step_timer(ours, lambda: ours.initial_carry(batch), batch, lambda result: result[1].logits),
         "reference": step_timer(theirs, lambda: theirs.initial_carry(batch), batch,
@@ -119,18 +127,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default: 4)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps of each model per round (default: 3)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile both as their trainers do: our networks, the reference's whole model")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
     reuse_freed_memory()  # for both models: the process's allocator
     reference_class = load_reference(args.reference.resolve())
-    print(f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps")
+    mode = "compiled" if args.compile else "eager"
+    rounds = f"{args.rounds} rounds x {args.steps} steps"
+    print(f"{torch.get_num_threads()} threads, batch {args.batch_size}, {rounds}, {mode}")
     print(f"{'shape':8s} {'dtype':9s} {'ours ms':>9s} {'ref. ms':>9s} {'ref./ours':>9s}  our backend")
     for shape in args.shapes:
         for dtype in args.dtypes:
             ours, theirs, ratio, why = compare(reference_class, shape, dtype, args.batch_size, args.backend,
-                                               args.rounds, args.steps)
+                                               args.rounds, args.steps, args.compile)
             print(f"{shape:8s} {dtype:9s} {ours * 1000:9.1f} {theirs * 1000:9.1f} {ratio:9.3f}  {why}", flush=True)
 
 

@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     build_sets(root, args.royle)
+    from trm.backends import reuse_freed_memory
+
+    reuse_freed_memory()  # as trm eval on a CPU: freed activations kept for the next step
     numbers = measure(args.model, root, args.limit, args.trajectories)
     print("\n".join(table(args.model, numbers, args.limit)))
     if args.card:

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trm.backends import reuse_freed_memory
 from trm.config import BACKEND_CHOICES
 from trm.errors import ConfigError, DataError
 from trm.eval.scaling import evaluate_trajectories
@@ -259,7 +260,8 @@ def build_datasets(work: Path, names: list[str], royle: Path | None, progress: b
 
 
 def environment() -> dict[str, Any]:
-    """What ran the point: the CPU, its cores and torch's threads, torch's version."""
+    """What ran the point: the CPU and the instruction set torch uses on it, its cores and torch's
+    threads, torch's version."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -270,6 +272,7 @@ def environment() -> dict[str, Any]:
         pass
     return {
         "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2, AVX512, ...: the kernels torch picks
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -488,7 +491,8 @@ def generated_section(results: dict[str, Any], images: str = "images") -> list[s
         lines.append(
             "Measured on: "
             + "; ".join(
-                f"{e['cpu']}, {e['cores']} cores, {e['torch_threads']} torch threads, torch {e['torch']}"
+                f"{e['cpu']}{f' ({cap})' if (cap := e.get('cpu_capability')) else ''}, {e['cores']} cores, "
+                f"{e['torch_threads']} torch threads, torch {e['torch']}"
                 for e in map(json.loads, sorted(environments))
             )
             + "."
@@ -772,6 +776,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print(list_points(args.work, points, settings_of(args)))
             return 0
+        if not (args.device or "cpu").startswith("cuda"):
+            reuse_freed_memory()  # as trm eval: without it every step's activations page-fault in again
         run_points(args.work, points, settings_of(args), args.device, not args.quiet, args.royle, args.backend)
     except (ConfigError, DataError) as e:
         print(f"test_time_scaling.py: error: {e}", file=sys.stderr)

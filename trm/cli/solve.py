@@ -106,6 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_solve(args: argparse.Namespace) -> int:
     """Solve and print; the exit status is 1 when a Sudoku or maze answer breaks the rules."""
+    from trm.backends import reuse_freed_memory
     from trm.errors import ConfigError
     from trm.solve.render import IMAGE_SUFFIXES, format_solution, format_steps, save_picture, use_colour
     from trm.solve.solve import solve
@@ -117,6 +118,8 @@ def run_solve(args: argparse.Namespace) -> int:
             "--show prints the steps as text, but --json keeps stdout for the JSON object alone: "
             "draw the steps with --image instead"
         )
+    if not (args.device or "cpu").startswith("cuda"):
+        reuse_freed_memory()  # as trm eval: many trajectories' activations are reused step after step
     colour = not args.no_color and use_colour(sys.stdout)
     solutions = solve(
         args.checkpoint,
