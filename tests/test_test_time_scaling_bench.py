@@ -77,11 +77,11 @@ def test_the_committed_section_equals_the_regenerated_one(bench, results, doc, i
     results = ROOT / "experiments" / "test-time-scaling" / results
     if not results.exists():
         pytest.skip("no committed results")
-    text = (ROOT / "docs" / doc).read_text()
-    regenerated = bench.regenerate(text, json.loads(results.read_text()), images)
+    text, committed = (ROOT / "docs" / doc).read_text(), json.loads(results.read_text())
+    regenerated = bench.regenerate(text, committed, images)
     assert regenerated == text, f"run: python bench/test_time_scaling.py --report ... (docs/{doc} is stale)"
     for plot in ("tts-k", "tts-steps"):  # the plots it links exist
-        for name in json.loads(results.read_text())["datasets"]:
+        for name in committed["datasets"]:
             link = f"({images}/{plot}-{name}.png)"
             assert link not in text or (ROOT / "docs" / images / f"{plot}-{name}.png").exists(), link
 
