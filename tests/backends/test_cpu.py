@@ -116,14 +116,24 @@ def test_left_matmul_gradients_match_autograd():
 
 def _logits(backend: Backend, dtype: torch.dtype, mixer: str) -> torch.Tensor:
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=11, seq_len=16, hidden_size=64, num_heads=2, mixer=mixer, T=2, n=2,
-                      pos_encodings="none" if mixer == "mlp" else "rope")
+    cfg = ModelConfig(
+        vocab_size=11,
+        seq_len=16,
+        hidden_size=64,
+        num_heads=2,
+        mixer=mixer,
+        T=2,
+        n=2,
+        pos_encodings="none" if mixer == "mlp" else "rope",
+    )
     model = TRM(cfg).eval()
     model.use_backend(backend)  # as `trm eval` switches a loaded checkpoint's
     model.dtype = dtype
     g = torch.Generator().manual_seed(1)
-    batch = {"inputs": torch.randint(1, 11, (4, 16), generator=g),
-             "puzzle_identifiers": torch.zeros(4, dtype=torch.long)}
+    batch = {
+        "inputs": torch.randint(1, 11, (4, 16), generator=g),
+        "puzzle_identifiers": torch.zeros(4, dtype=torch.long),
+    }
     return model.rollout(batch, steps=2)["logits"].float()
 
 
@@ -197,6 +207,37 @@ def test_freed_activations_are_reused_instead_of_faulted_in_again():
     later = sorted(kept["faults"][8:])
     assert later[len(later) // 2] < PAGES_PER_STEP // 100  # after warm-up, served from memory kept...
     assert sum(later) < sum(default["faults"][8:]) // 4  # ...but for an occasional block that no longer fits
+
+
+TRIM_CHILD = """
+import json, sys
+import torch
+from trm.backends.cpu import reuse_freed_memory, trim_freed_memory
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+untouched = trim_freed_memory()  # before reuse_freed_memory: glibc trims by itself, nothing to do
+kept = reuse_freed_memory() if sys.argv[1] == "reuse" else False
+alive = [torch.ones(mib * 2**18) for mib in (40, 80, 20, 76, 76, 10)]
+del alive  # 302 MiB freed: kept by the process while the setting is in force
+before = rss_mib()
+trimmed = trim_freed_memory()
+print(json.dumps({"untouched": untouched, "kept": kept, "trimmed": trimmed, "before": before, "after": rss_mib()}))
+"""
+
+
+@pytest.mark.skipif(not _glibc(), reason="the setting is glibc's")
+def test_trimming_gives_kept_memory_back_only_where_it_is_kept():
+    def run(mode: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", TRIM_CHILD, mode], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    kept = run("reuse")
+    assert kept["untouched"] is False and kept["kept"] is True and kept["trimmed"] is True
+    assert kept["before"] - kept["after"] > 250  # MiB: the freed blocks went back to the kernel
+    default = run("default")
+    assert default["trimmed"] is False
+    assert default["before"] - default["after"] < 50  # glibc had unmapped them already: nothing kept
 
 
 def test_backend_names_agree_between_the_registry_the_cli_and_the_train_config():

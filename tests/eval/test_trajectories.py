@@ -259,6 +259,29 @@ def test_the_batch_size_does_not_change_the_answers(sudokus):
         same([[ended_a[i] for i in both]], [[ended_b[i] for i in both]])
 
 
+# ---------------------------------------------------------------------- memory
+
+
+def test_the_pool_trims_kept_memory_every_few_steps_and_keeps_no_step_alive(sudoku_model, sudokus, monkeypatch):
+    # The pool's shapes change from step to step: with freed memory kept (trm eval and the benchmark
+    # on a CPU) the heap would grow without bound unless it is trimmed now and then. And an answer
+    # must be its own array: a view into a step's predictions would keep the whole batch alive.
+    import trm.eval.trajectories as engine
+
+    steps, trims = [], []
+    step = sudoku_model.supervision_step
+    monkeypatch.setattr(sudoku_model, "supervision_step", lambda *a: steps.append(1) or step(*a))
+    monkeypatch.setattr(engine, "trim_freed_memory", lambda: trims.append(len(steps)))
+    monkeypatch.setattr(engine, "TRIM_EVERY", 3)
+    inputs, _ = sudokus
+    outcomes = run(sudoku_model, SUDOKU, inputs, trajectories=4, select="halt", batch_size=5, seed=3)
+    assert len(steps) >= 6
+    assert trims == list(range(3, len(steps) + 1, 3))
+    for outcome in outcomes:
+        for t in outcome.trajectories:
+            assert t.answer.base is None and t.answer.shape == (81,)
+
+
 # ---------------------------------------------------------------------- ranking and plans (no model)
 
 

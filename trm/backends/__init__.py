@@ -13,7 +13,7 @@ the `backend` setting of a training config and of `--backend` on the command lin
 
 from __future__ import annotations
 
-from trm.backends.cpu import OneDNN, onednn_available, reuse_freed_memory
+from trm.backends.cpu import OneDNN, onednn_available, reuse_freed_memory, trim_freed_memory
 from trm.backends.default import Backend
 from trm.errors import ConfigError
 
@@ -27,4 +27,12 @@ def get_backend(name: str) -> Backend:
     return BACKENDS[name]()
 
 
-__all__ = ["BACKENDS", "Backend", "OneDNN", "get_backend", "onednn_available", "reuse_freed_memory"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "OneDNN",
+    "get_backend",
+    "onednn_available",
+    "reuse_freed_memory",
+    "trim_freed_memory",
+]

@@ -20,7 +20,9 @@ How a puzzle's answer is chosen (`select`):
 Trajectories of all puzzles share batches: a pool of at most `batch_size` rows takes one
 supervision step at a time, finished trajectories leave it and waiting ones take their places,
 so compute follows difficulty. Each step's wall time is shared out over the puzzles whose
-rows were in it, which gives every puzzle its own compute time.
+rows were in it, which gives every puzzle its own compute time. On a CPU, where freed memory
+is kept for the next step (`trm.backends.reuse_freed_memory`), the heap is trimmed every
+`TRIM_EVERY` steps: the pool's shapes change from step to step and the kept heap would grow.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from trm.backends import trim_freed_memory
 from trm.config import HALT_THRESHOLD, SELECT_RULES
 from trm.errors import ConfigError
 from trm.eval.adaptive import wants_to_halt
 from trm.model.trm import TRM
 from trm.tasks import Symmetry, Task
+
+TRIM_EVERY = 16  # steps between trims of kept CPU memory (trim_freed_memory)
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,7 @@ def run_trajectories(
         """Tokens of a view's answer in the puzzle's own frame, as int64 whatever the task encodes to,
         so that equal answers compare (and group) equal."""
         mapped = tokens if symmetry is None else task.encode(symmetry.invert().apply(task.decode(tokens)))
-        return np.asarray(mapped, dtype=np.int64)
+        return np.array(mapped, dtype=np.int64)  # a copy: a row of the step's predictions would keep them all
 
     def decide(p: int) -> None:
         puzzle = puzzles[p]
@@ -262,6 +267,7 @@ def run_trajectories(
 
     outcomes: list[Outcome | None] = [None] * count
     pool = _Pool(model, device)
+    pool_steps = 0
     while True:
         # Fill the pool from the queue: waiting trajectories of puzzles not yet decided.
         new: list[tuple[int, int]] = []
@@ -290,6 +296,9 @@ def run_trajectories(
                 pool.z = pool.z + (plan.noise * sample * noisy[None, :, None, None]).to(pool.z.dtype)
         data = {"inputs": pool.inputs, "puzzle_identifiers": pool.ids}
         pool.y, pool.z, out = model.supervision_step(pool.y, pool.z, data)
+        pool_steps += 1
+        if device.type == "cpu" and pool_steps % TRIM_EVERY == 0:
+            trim_freed_memory()
         preds = out.logits.argmax(-1).cpu().numpy()
         q_halt = out.q_halt.float().cpu().numpy()
         pool.steps += 1
