@@ -72,6 +72,7 @@ BAD_VALUES = [
     ("model.T=0", "model.T"),
     ("model.n=-1", "model.n"),
     ("model.N_sup=0", "model.N_sup"),
+    ("answer_loss_from_step=0", "answer_loss_from_step"),
     ("model.halt_exploration_prob=1.5", "model.halt_exploration_prob"),
     ("model.halt_exploration_prob=-0.1", "model.halt_exploration_prob"),
     ("model.y_layers=0", "model.y_layers"),
@@ -100,6 +101,8 @@ def test_out_of_range_value_is_rejected_naming_the_field(override, field):
         (["model.puzzle_emb_ndim=100", "model.puzzle_emb_len=0", "model.hidden_size=32", "model.num_heads=2"], None),
         (["model.puzzle_emb_ndim=100", "model.puzzle_emb_len=1", "model.hidden_size=32", "model.num_heads=2"],
          "does not fit"),
+        (["answer_loss_from_step=17"], "past the last supervision step"),
+        (["answer_loss_from_step=16"], None),
     ],
 )
 def test_cross_field_checks_remain(overrides, match):

@@ -1,11 +1,14 @@
 """Invariants of the model family: variants, deep-supervision carry semantics, dtypes, sizes."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from trm.config import ModelConfig, make_config
 from trm.errors import ConfigError
 from trm.model import TRM, act_loss
+from trm.model.trm import StepOutput
 from trm.train.config import CONFIGS, load_train_config
 
 SMALL = dict(vocab_size=11, seq_len=16, hidden_size=32, num_heads=2, T=2, n=2, N_sup=4,
@@ -127,6 +130,34 @@ def test_halted_samples_restart_with_the_new_batch_running_ones_keep_theirs():
     _, fresh = model.step(model.initial_carry(second), second)
     _, again = model.step(carry, second)
     torch.testing.assert_close(fresh.logits, again.logits)
+
+
+def test_answer_loss_counts_only_from_its_step_and_the_halting_loss_always():
+    torch.manual_seed(0)
+    model = TRM(ModelConfig(**SMALL)).train()
+    batch = make_batch(model.config)
+    set_halting(model, -10.0)
+    carry, out = model.step(model.initial_carry(batch), batch)
+    carry = dataclasses.replace(carry, steps=torch.tensor([1, 3, 2, 4], dtype=torch.int32))
+
+    def per_sample(from_step):  # each sample's loss terms, one sample at a time
+        rows = []
+        for i in range(4):
+            one = dataclasses.replace(carry, steps=carry.steps[i : i + 1], halted=carry.halted[i : i + 1],
+                                      data={k: v[i : i + 1] for k, v in carry.data.items()})
+            _, m = act_loss(StepOutput(out.logits[i : i + 1], out.q_halt[i : i + 1], out.q_continue[i : i + 1]), one,
+                            answer_from_step=from_step)
+            rows.append((m["lm_loss"].item(), m["q_halt_loss"].item()))
+        return rows
+
+    everywhere = per_sample(1)
+    assert all(lm > 0 for lm, _ in everywhere)
+    _, m = act_loss(out, carry, answer_from_step=3)
+    # Samples at steps 3 and 4 keep their answer term; every sample keeps its halting term.
+    assert m["lm_loss"].item() == pytest.approx(everywhere[1][0] + everywhere[3][0], rel=1e-6)
+    assert m["q_halt_loss"].item() == pytest.approx(sum(q for _, q in everywhere), rel=1e-6)
+    assert [lm > 0 for lm, _ in per_sample(3)] == [False, True, False, True]
+    assert act_loss(out, carry, answer_from_step=1)[1]["lm_loss"] == act_loss(out, carry)[1]["lm_loss"]
 
 
 def test_halting_at_n_sup_and_never_early_in_evaluation():

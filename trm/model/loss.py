@@ -44,12 +44,16 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_ind
 LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_entropy}
 
 
-def act_loss(out: StepOutput, carry: Carry, loss: str = "stablemax") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def act_loss(
+    out: StepOutput, carry: Carry, loss: str = "stablemax", answer_from_step: int = 1
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one deep-supervision step and its metrics, summed over the batch.
 
     `carry` is the carry the step returned: its data holds the labels each sample worked on
     and its `halted` flags select the samples whose metrics count (they finished this step).
-    Metrics are sums; divide by `count` for means.
+    Metrics are sums; divide by `count` for means. A sample's answer (cross-entropy) term
+    counts only from its supervision step `answer_from_step` on (1: every step, the paper's
+    recipe); the halting terms count at every step.
     """
     labels = carry.data["labels"]
     mask = labels != IGNORE_LABEL_ID
@@ -69,7 +73,10 @@ def act_loss(out: StepOutput, carry: Carry, loss: str = "stablemax") -> tuple[to
             "steps": torch.where(counted, carry.steps, 0).sum(),
         }
 
-    lm_loss = (LOSSES[loss](out.logits, labels) / divisor).sum()
+    per_sample = (LOSSES[loss](out.logits, labels) / divisor).sum(-1)
+    if answer_from_step > 1:
+        per_sample = torch.where(carry.steps >= answer_from_step, per_sample, 0)
+    lm_loss = per_sample.sum()
     q_halt_loss = F.binary_cross_entropy_with_logits(out.q_halt, seq_correct.to(out.q_halt.dtype), reduction="sum")
     total = lm_loss + 0.5 * q_halt_loss
     metrics["lm_loss"] = lm_loss.detach()

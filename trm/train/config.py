@@ -21,6 +21,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     field_validator,
+    model_validator,
 )
 
 from trm.config import ModelConfig, make_config
@@ -100,6 +101,12 @@ class TrainConfig(BaseModel):
     puzzle_emb_lr: NonNegativeFloat = 1e-4
     puzzle_emb_weight_decay: NonNegativeFloat = 1.0
 
+    # Deep supervision of the answer from this supervision step on: a sample's earlier steps add
+    # no cross-entropy, only the halting terms (1: every step, the paper's recipe). For puzzles
+    # the model cannot answer within a few steps, whose early steps otherwise reward a hedged
+    # answer (experiments/sudoku-hard/README.md).
+    answer_loss_from_step: PositiveInt = 1
+
     ema: bool = True
     ema_rate: float = Field(0.999, ge=0, lt=1)  # 1 would never move from the initial weights
 
@@ -135,6 +142,15 @@ class TrainConfig(BaseModel):
                 f"expected a directory name: not empty, '.' or '..', without '/', '\\' or NUL (got {name!r})"
             )
         return name
+
+    @model_validator(mode="after")
+    def _answer_loss_within_supervision(self) -> TrainConfig:
+        if self.answer_loss_from_step > self.model.N_sup:
+            raise ValueError(
+                f"answer_loss_from_step: {self.answer_loss_from_step} is past the last supervision step "
+                f"(model.N_sup = {self.model.N_sup}): the answer would never be trained"
+            )
+        return self
 
     @property
     def resolved_run_dir(self) -> Path:

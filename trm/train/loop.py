@@ -155,7 +155,7 @@ class Trainer:
         if self.carry is None:
             self.carry = model.initial_carry(batch)
         self.carry, out = model.step(self.carry, batch)
-        loss, metrics = act_loss(out, self.carry, cfg.model.loss)
+        loss, metrics = act_loss(out, self.carry, cfg.model.loss, cfg.answer_loss_from_step)
         (loss / cfg.global_batch_size).backward()
         if self.dist.enabled:
             tdist.all_reduce_gradients(model)
