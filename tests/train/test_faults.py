@@ -174,7 +174,8 @@ def test_a_signal_saves_the_step_reached_and_resumes_exactly(sudoku_data, tmp_pa
     run = tmp_path / "cut"
     config_file = tmp_path / "config.yaml"
     config_file.write_text(dump_config(tiny_config(sudoku_data, run, *LONG)))
-    process = start_slow_train(config_file, 0.1)
+    # 0.4 s a step: the 30 steps outlast the second run's check below (up to 5 s) on a loaded machine.
+    process = start_slow_train(config_file, 0.4)
     wait_for(lambda: metrics_lines(run) >= 4, process)
 
     # A second run in the same directory stops at once, naming the live one.
