@@ -102,9 +102,9 @@ class TrainConfig(BaseModel):
     puzzle_emb_weight_decay: NonNegativeFloat = 1.0
 
     # Deep supervision of the answer from this supervision step on: a sample's earlier steps add
-    # no cross-entropy, only the halting terms (1: every step, the paper's recipe). For puzzles
-    # the model cannot answer within a few steps, whose early steps otherwise reward a hedged
-    # answer (experiments/sudoku-hard/README.md).
+    # no cross-entropy, only the halting terms (1: every step, the paper's recipe). Meant for
+    # puzzles the model cannot answer within a few steps, where training on every step made our
+    # models worse (experiments/sudoku-hard/README.md); not yet measured.
     answer_loss_from_step: PositiveInt = 1
 
     ema: bool = True
