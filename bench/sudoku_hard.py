@@ -56,7 +56,7 @@ def build_sets(root: Path, royle: str | None) -> None:
             raise SystemExit(status)
 
 
-def measure(model: str, root: Path, limit: int | None, trajectories: int) -> dict[str, Any]:
+def measure(model: str, root: Path, limit: int | None, trajectories: int, steps: int) -> dict[str, Any]:
     from trm.eval import evaluate
     from trm.eval.scaling import evaluate_trajectories
     from trm.eval.trajectories import Plan
@@ -66,7 +66,7 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int) -> dic
         data = root / path
         fixed = evaluate(model, data, halt="fixed", max_steps=16, limit=limit, progress=False)
         adaptive = evaluate(model, data, halt="adaptive", limit=limit, progress=False)
-        plan = Plan(trajectories=trajectories, select="verify", noise=0.0, views=True, max_steps=TRAJECTORY_STEPS)
+        plan = Plan(trajectories=trajectories, select="verify", noise=0.0, views=True, max_steps=steps)
         scaled = evaluate_trajectories(model, data, plan, limit=limit, progress=False)
         numbers[path] = {
             "examples": fixed.num_examples,
@@ -74,7 +74,7 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int) -> dic
             "fixed_valid_rate": fixed.valid_rate,
             "adaptive": {"0": {"exact_accuracy": adaptive.exact_accuracy, "mean_steps": adaptive.mean_steps,
                                "valid_rate": adaptive.valid_rate}},
-            "trajectories": {"select": "verify", "K": trajectories, "max_steps": TRAJECTORY_STEPS,
+            "trajectories": {"select": "verify", "K": trajectories, "max_steps": steps,
                              "exact_accuracy": scaled.exact_accuracy,
                              "accuracy_at_k": {str(k): v for k, v in scaled.accuracy_at_k["verify"].items()},
                              "mean_trajectories": scaled.mean_trajectories,
@@ -88,9 +88,10 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int) -> dic
 def table(model: str, numbers: dict[str, Any], limit: int | None) -> list[str]:
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     k = next(iter(numbers.values()))["trajectories"]["K"]
+    steps = next(iter(numbers.values()))["trajectories"]["max_steps"]
     rows = [
         "| test set | puzzles | 1 step | 4 steps | 16 steps | adaptive q>0 (mean steps) | "
-        f"K={k} verify, {TRAJECTORY_STEPS} steps (mean trajectories) |",
+        f"K={k} verify, {steps} steps (mean trajectories) |",
         "|---|---|---|---|---|---|---|",
     ]
     commands = []
@@ -104,7 +105,7 @@ def table(model: str, numbers: dict[str, Any], limit: int | None) -> list[str]:
         tail = f" --limit {limit}" if limit else ""
         commands += [f"trm eval {model} --data {path}{tail}", f"trm eval {model} --data {path} --halt adaptive{tail}",
                      f"trm eval {model} --data {path} --trajectories {k} --select verify "
-                     f"--max-steps {TRAJECTORY_STEPS}{tail}"]  # fmt: skip
+                     f"--max-steps {steps}{tail}"]  # fmt: skip
     return [*rows, "", "```bash", *commands, "```"]
 
 
@@ -148,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="where data/sudoku-test-* are built (default: .)")
     parser.add_argument("--limit", type=int, help="the first N puzzles of each set only")
     parser.add_argument("--trajectories", type=int, default=TRAJECTORIES, help=f"K (default {TRAJECTORIES})")
+    parser.add_argument(
+        "--trajectory-steps",
+        type=int,
+        default=TRAJECTORY_STEPS,
+        metavar="N",
+        help=f"step limit of each of the K trajectories (default {TRAJECTORY_STEPS})",
+    )
     parser.add_argument("--card", action="store_true", help="write MODEL/card.json")
     parser.add_argument("--curve", metavar="RUN_DIR", help="draw MODEL/training-curve.png from the run's metrics")
     args = parser.parse_args(argv)
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from trm.backends import reuse_freed_memory
 
     reuse_freed_memory()  # as trm eval on a CPU: freed activations kept for the next step
-    numbers = measure(args.model, root, args.limit, args.trajectories)
+    numbers = measure(args.model, root, args.limit, args.trajectories, args.trajectory_steps)
     print("\n".join(table(args.model, numbers, args.limit)))
     if args.card:
         card = {"checkpoint": args.model, "data": numbers, "datasets": SETS, "limit": args.limit}

@@ -39,12 +39,13 @@ def test_a_card_of_the_9x9_model_on_a_few_puzzles(bench, tmp_path, shared):
     for name in ("model.safetensors", "config.json"):
         (model / name).write_bytes((ROOT / "trm" / "pretrained" / "sudoku-9x9" / name).read_bytes())
     assert bench.main([str(model), "--royle", str(royle), "--root", str(tmp_path), "--limit", "8",
-                       "--trajectories", "2", "--card"]) == 0  # fmt: skip
+                       "--trajectories", "2", "--trajectory-steps", "8", "--card"]) == 0  # fmt: skip
     card = json.loads((model / "card.json").read_text())
     assert list(card["data"]) == list(bench.SETS)
     for numbers in card["data"].values():
         assert numbers["examples"] == 8 and len(numbers["fixed_exact_per_step"]) == 16
         t = numbers["trajectories"]
+        assert t["max_steps"] == 8
         assert list(t["accuracy_at_k"]) == ["1", "2"] and t["accuracy_at_k"]["2"] == t["exact_accuracy"]
         assert t["accuracy_at_k"]["1"] <= t["accuracy_at_k"]["2"]
     assert card["data"]["data/sudoku-test-28-40"]["fixed_exact_per_step"][15] >= 7 / 8

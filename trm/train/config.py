@@ -104,7 +104,8 @@ class TrainConfig(BaseModel):
     # Deep supervision of the answer from this supervision step on: a sample's earlier steps add
     # no cross-entropy, only the halting terms (1: every step, the paper's recipe). Meant for
     # puzzles the model cannot answer within a few steps, where training on every step made our
-    # models worse (experiments/sudoku-hard/README.md); not yet measured.
+    # models worse; measured on them from step 9, it did not stop that decline
+    # (experiments/sudoku-hard/README.md, attempt 6).
     answer_loss_from_step: PositiveInt = 1
 
     ema: bool = True
