@@ -87,8 +87,8 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int, steps:
 
 def table(model: str, numbers: dict[str, Any], limit: int | None) -> list[str]:
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
-    k = next(iter(numbers.values()))["trajectories"]["K"]
-    steps = next(iter(numbers.values()))["trajectories"]["max_steps"]
+    first = next(iter(numbers.values()))["trajectories"]
+    k, steps = first["K"], first["max_steps"]
     rows = [
         "| test set | puzzles | 1 step | 4 steps | 16 steps | adaptive q>0 (mean steps) | "
         f"K={k} verify, {steps} steps (mean trajectories) |",
