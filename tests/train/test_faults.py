@@ -355,6 +355,42 @@ def test_resume_before_the_first_checkpoint_starts_again_from_step_0(sudoku_data
     assert_same_weights(final_weights(tmp_path / "cut"), final_weights(tmp_path / "full"))
 
 
+def test_a_resumed_run_keeps_what_auto_chose_when_it_started(sudoku_data, tmp_path, monkeypatch, capsys):
+    # "auto" times the kernels (and looks at the CPU) on each start; a resume that chose anew could
+    # compute with other kernels or another dtype, and would not continue the run exactly.
+    from trm.model import backend_choice, precision
+
+    def machine(backend: str, native_bfloat16: bool) -> None:
+        timings = {"onednn": (("default", 2.0), ("onednn", 1.0)), "default": (("default", 1.0), ("onednn", 2.0))}
+        monkeypatch.setattr(backend_choice, "_timed_choice", lambda *args: (backend, timings[backend]))
+        monkeypatch.setattr(precision, "_cpu_has_native_bfloat16", lambda: native_bfloat16)
+
+    auto = ("threads=1", "backend=auto", "model.forward_dtype=auto")
+    original = Trainer.train_step
+
+    def crash_after_step_9(self, batch):
+        if self.progress.step == 9:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    machine("onednn", native_bfloat16=True)
+    monkeypatch.setattr(Trainer, "train_step", crash_after_step_9)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(sudoku_data, tmp_path / "cut", *auto))
+    monkeypatch.setattr(Trainer, "train_step", original)
+    out = capsys.readouterr().out
+    assert "backend onednn (auto: " in out and "forward_dtype auto: bfloat16 (native" in out
+
+    machine("default", native_bfloat16=False)  # the same run resumed where auto would choose otherwise
+    train(tiny_config(sudoku_data, tmp_path / "cut", *auto), resume=True)
+    out = capsys.readouterr().out
+    assert "backend onednn (auto: as chosen when the run started)" in out
+    assert "forward_dtype auto: bfloat16 (as chosen when the run started)" in out
+    train(tiny_config(sudoku_data, tmp_path / "full", "threads=1", "backend=onednn", "model.forward_dtype=bfloat16"))
+    assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")
+    assert_same_weights(final_weights(tmp_path / "cut"), final_weights(tmp_path / "full"))
+
+
 def test_leftovers_of_interrupted_writes_are_removed_on_start(finished_run, sudoku_data, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trm.backends import reuse_freed_memory
+from trm.backends import get_backend, reuse_freed_memory
 from trm.data.format import read_dataset
 from trm.data.sampler import TrainSampler
 from trm.errors import TRMError
@@ -45,7 +45,14 @@ from trm.train.config import TrainConfig, dump_config
 from trm.train.dist import pick_device
 from trm.train.metrics_log import MetricsWriter, evaluation_metrics, step_metrics
 from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
-from trm.train.resume import Progress, prepare_run_dir, restore_training_state, training_state, way_back
+from trm.train.resume import (
+    Progress,
+    newest_readable_state,
+    prepare_run_dir,
+    restore_training_state,
+    training_state,
+    way_back,
+)
 from trm.train.signals import TrainingInterrupted, stop_on_signals
 
 
@@ -72,6 +79,11 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
 
+        # A resumed run computes as it did: what "auto" chose when it started (recorded in its
+        # checkpoints) holds for the whole run, not a choice made anew on each start.
+        self._resume_state = newest_readable_state(run_dir, self.dist.is_main) if resume else None
+        chosen = self._resume_state[0].get("auto", {}) if self._resume_state else {}
+
         self.train_split = read_dataset(config.data.path, "train")
         self.has_test_split = (Path(config.data.path) / "test").is_dir()
         meta = self.train_split.metadata
@@ -81,19 +93,32 @@ class Trainer:
                 seq_len=meta.seq_len,
                 num_puzzle_identifiers=meta.num_puzzle_identifiers,
                 # checkpoints record the dtype the run trained in, not "auto"
-                forward_dtype=resolve_forward_dtype(config.model.forward_dtype, self.device),
+                forward_dtype=chosen.get("forward_dtype")
+                or resolve_forward_dtype(config.model.forward_dtype, self.device),
             )
         )
         if config.model.forward_dtype == "auto" and self.dist.is_main:
-            native = "native" if native_bfloat16(self.device) else "no native"
-            print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
-        backend, why = choose_backend(
-            config.backend,
-            model_config,
-            config.global_batch_size // self.dist.world_size,
-            self.device,
-            getattr(torch, model_config.forward_dtype),
-        )
+            if "forward_dtype" in chosen:
+                print(f"forward_dtype auto: {model_config.forward_dtype} (as chosen when the run started)")
+            else:
+                native = "native" if native_bfloat16(self.device) else "no native"
+                print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
+        if config.backend == "auto" and "backend" in chosen:
+            backend = get_backend(chosen["backend"])
+            why = f"backend {backend.name} (auto: as chosen when the run started)"
+        else:
+            backend, why = choose_backend(
+                config.backend,
+                model_config,
+                config.global_batch_size // self.dist.world_size,
+                self.device,
+                getattr(torch, model_config.forward_dtype),
+            )
+        # what "auto" chose, saved with every checkpoint (`training_state`)
+        self.auto_choices = {
+            **({"forward_dtype": model_config.forward_dtype} if config.model.forward_dtype == "auto" else {}),
+            **({"backend": backend.name} if config.backend == "auto" else {}),
+        }
         if self.dist.is_main:
             print(why)
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
@@ -130,7 +155,8 @@ class Trainer:
         # Each rank draws its own exploration noise.
         torch.manual_seed(config.seed + self.dist.rank)
         if resume:
-            restore_training_state(self)
+            restore_training_state(self, self._resume_state)
+        self._resume_state = None  # the loaded state is not kept for the length of the run
         self.eval_model = copy.deepcopy(self.model)
         self.writer = MetricsWriter(run_dir, config, self.dist.is_main)
 

@@ -128,12 +128,13 @@ def training_state(trainer: Trainer) -> dict[str, Any]:
         "sampler": trainer.sampler.state_dict(),
         "world_size": trainer.dist.world_size,
         "ranks": ranks,
+        "auto": trainer.auto_choices,  # what backend and forward_dtype "auto" chose, kept on resume
     }
 
 
-def restore_training_state(trainer: Trainer) -> None:
-    """Continue from the newest readable checkpoint of the trainer's run directory, if any."""
-    found = newest_readable_state(trainer.run_dir, trainer.dist.is_main)
+def restore_training_state(trainer: Trainer, found: tuple[dict[str, Any], Path] | None) -> None:
+    """Continue from `found`, the newest readable checkpoint of the trainer's run directory
+    (`newest_readable_state`), or from the start when it is None."""
     if found is None:  # killed before its first checkpoint: the same run again from the start
         if trainer.dist.is_main:
             print(f"{trainer.run_dir}: no checkpoint saved yet; starting again from step 0")
