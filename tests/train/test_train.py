@@ -183,6 +183,29 @@ def test_two_gloo_processes_match_one_process(sudoku_data, tmp_path):
         torch.testing.assert_close(w1[key], w2[key], atol=1e-5, rtol=1e-4)
 
 
+def _worker_timing_its_own_way(rank: int, port: int, data: str, run_dir: str) -> None:
+    from trm.model import backend_choice
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    faster = ["default", "onednn"][rank]  # as a loaded machine may time them, differently on each rank
+    backend_choice._timed_choice = lambda *args: (faster, ())
+    original = Trainer.train_step
+
+    def record_backend(self, batch):
+        Path(run_dir, f"backend-{rank}").write_text(self.model.net.backend.name)
+        return original(self, batch)
+
+    Trainer.train_step = record_backend
+    train(tiny_config(Path(data), Path(run_dir), "threads=1", "backend=auto", "max_steps=2"))
+
+
+def test_every_process_computes_with_the_backend_rank_0_chose(sudoku_data, tmp_path):
+    mp.start_processes(_worker_timing_its_own_way, args=(_free_port(), str(sudoku_data), str(tmp_path / "run")),
+                       nprocs=2, join=True, start_method="spawn")
+    assert [(tmp_path / "run" / f"backend-{rank}").read_text() for rank in (0, 1)] == ["default", "default"]
+
+
 # The paper's parameter counts (trm-spec section 8: TRM-MLP 5M, TRM-Att 7M, HRM and direct
 # prediction 27M), at Sudoku's vocabulary and length, without the puzzle-embedding table.
 PAPER_SIZES = {

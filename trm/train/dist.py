@@ -53,6 +53,15 @@ def shutdown(clean: bool = False) -> None:
         dist.destroy_process_group()
 
 
+def rank_0s(value: str) -> str:
+    """Rank 0's `value` on every process (a string such as a backend name), `value` when alone."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def broadcast_weights(model: nn.Module) -> None:
     """Make every process start from rank 0's weights and buffers."""
     with torch.no_grad():

@@ -114,6 +114,10 @@ class Trainer:
                 self.device,
                 getattr(torch, model_config.forward_dtype),
             )
+        if config.backend == "auto" and self.dist.enabled:  # timed on each rank: all compute as rank 0 chose
+            name = tdist.rank_0s(backend.name)
+            if name != backend.name:
+                backend, why = get_backend(name), f"backend {name} (auto: as rank 0 chose)"
         # what "auto" chose, saved with every checkpoint (`training_state`)
         self.auto_choices = {
             **({"forward_dtype": model_config.forward_dtype} if config.model.forward_dtype == "auto" else {}),
