@@ -80,9 +80,12 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
 
         # A resumed run computes as it did: what "auto" chose when it started (recorded in its
-        # checkpoints) holds for the whole run, not a choice made anew on each start.
+        # checkpoints) holds for the whole run, not a choice made anew on each start; on another
+        # kind of device (CPU to GPU) the run cannot continue exactly anyway, and auto chooses again.
         self._resume_state = newest_readable_state(run_dir, self.dist.is_main) if resume else None
         chosen = self._resume_state[0].get("auto", {}) if self._resume_state else {}
+        if chosen.get("device") != self.device.type:
+            chosen = {}
 
         self.train_split = read_dataset(config.data.path, "train")
         self.has_test_split = (Path(config.data.path) / "test").is_dir()
@@ -120,6 +123,7 @@ class Trainer:
                 backend, why = get_backend(name), f"backend {name} (auto: as rank 0 chose)"
         # what "auto" chose, saved with every checkpoint (`training_state`)
         self.auto_choices = {
+            "device": self.device.type,
             **({"forward_dtype": model_config.forward_dtype} if config.model.forward_dtype == "auto" else {}),
             **({"backend": backend.name} if config.backend == "auto" else {}),
         }
