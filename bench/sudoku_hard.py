@@ -56,7 +56,9 @@ def build_sets(root: Path, royle: str | None) -> None:
             raise SystemExit(status)
 
 
-def measure(model: str, root: Path, limit: int | None, trajectories: int, steps: int) -> dict[str, Any]:
+def measure(
+    model: str, root: Path, limit: int | None, trajectories: int, steps: int, backend: str = "default"
+) -> dict[str, Any]:
     from trm.eval import evaluate
     from trm.eval.scaling import evaluate_trajectories
     from trm.eval.trajectories import Plan
@@ -64,10 +66,10 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int, steps:
     numbers: dict[str, Any] = {}
     for path in SETS:
         data = root / path
-        fixed = evaluate(model, data, halt="fixed", max_steps=16, limit=limit, progress=False)
-        adaptive = evaluate(model, data, halt="adaptive", limit=limit, progress=False)
+        fixed = evaluate(model, data, halt="fixed", max_steps=16, limit=limit, backend=backend, progress=False)
+        adaptive = evaluate(model, data, halt="adaptive", limit=limit, backend=backend, progress=False)
         plan = Plan(trajectories=trajectories, select="verify", noise=0.0, views=True, max_steps=steps)
-        scaled = evaluate_trajectories(model, data, plan, limit=limit, progress=False)
+        scaled = evaluate_trajectories(model, data, plan, limit=limit, backend=backend, progress=False)
         numbers[path] = {
             "examples": fixed.num_examples,
             "fixed_exact_per_step": fixed.exact_accuracy_per_step,
@@ -85,7 +87,7 @@ def measure(model: str, root: Path, limit: int | None, trajectories: int, steps:
     return numbers
 
 
-def table(model: str, numbers: dict[str, Any], limit: int | None) -> list[str]:
+def table(model: str, numbers: dict[str, Any], limit: int | None, backend: str = "default") -> list[str]:
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     first = next(iter(numbers.values()))["trajectories"]
     k, steps = first["K"], first["max_steps"]
@@ -102,7 +104,7 @@ def table(model: str, numbers: dict[str, Any], limit: int | None) -> list[str]:
         rows.append(f"| `{path}` | {s['examples']:,} | {pct(per[0])} | {pct(per[3])} | **{pct(per[15])}** | "
                     f"{pct(a['exact_accuracy'])} ({a['mean_steps']:.2f}) | {pct(t['exact_accuracy'])} "
                     f"({t['mean_trajectories']:.2f}) |")  # fmt: skip
-        tail = f" --limit {limit}" if limit else ""
+        tail = f" --backend {backend}" + (f" --limit {limit}" if limit else "")
         commands += [f"trm eval {model} --data {path}{tail}", f"trm eval {model} --data {path} --halt adaptive{tail}",
                      f"trm eval {model} --data {path} --trajectories {k} --select verify "
                      f"--max-steps {steps}{tail}"]  # fmt: skip
@@ -156,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help=f"step limit of each of the K trajectories (default {TRAJECTORY_STEPS})",
     )
+    parser.add_argument(
+        "--backend",
+        choices=["default", "onednn"],
+        default="default",
+        help="kernels for the products, as trm eval's --backend; a figure is reproduced with the kernels it was "
+        "measured with, and the printed commands name them (default: %(default)s)",
+    )
     parser.add_argument("--card", action="store_true", help="write MODEL/card.json")
     parser.add_argument("--curve", metavar="RUN_DIR", help="draw MODEL/training-curve.png from the run's metrics")
     args = parser.parse_args(argv)
@@ -164,10 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     from trm.backends import reuse_freed_memory
 
     reuse_freed_memory()  # as trm eval on a CPU: freed activations kept for the next step
-    numbers = measure(args.model, root, args.limit, args.trajectories, args.trajectory_steps)
-    print("\n".join(table(args.model, numbers, args.limit)))
+    numbers = measure(args.model, root, args.limit, args.trajectories, args.trajectory_steps, args.backend)
+    print("\n".join(table(args.model, numbers, args.limit, args.backend)))
     if args.card:
-        card = {"checkpoint": args.model, "data": numbers, "datasets": SETS, "limit": args.limit}
+        card = {
+            "checkpoint": args.model,
+            "data": numbers,
+            "datasets": SETS,
+            "limit": args.limit,
+            "backend": args.backend,
+        }
         (Path(args.model) / "card.json").write_text(json.dumps(card, indent=1) + "\n")
     if args.curve:
         print(f"wrote {plot_curve(Path(args.curve), Path(args.model) / 'training-curve.png')}")

@@ -49,3 +49,18 @@ def test_a_card_of_the_9x9_model_on_a_few_puzzles(bench, tmp_path, shared):
         assert list(t["accuracy_at_k"]) == ["1", "2"] and t["accuracy_at_k"]["2"] == t["exact_accuracy"]
         assert t["accuracy_at_k"]["1"] <= t["accuracy_at_k"]["2"]
     assert card["data"]["data/sudoku-test-28-40"]["fixed_exact_per_step"][15] >= 7 / 8
+
+
+@pytest.mark.parametrize("backend", ["default", "onednn"])
+def test_the_printed_commands_name_the_kernels_the_numbers_were_measured_with(bench, backend):
+    # The kernels' rounding can change a few answers over deep recursion; `trm eval` alone would
+    # time them and might pick the other.
+    numbers = {path: {"examples": 10, "fixed_exact_per_step": [0.5] * 16,
+                      "adaptive": {"0": {"exact_accuracy": 0.5, "mean_steps": 3.0}},
+                      "trajectories": {"K": 4, "max_steps": 8, "exact_accuracy": 0.9, "mean_trajectories": 1.5}}
+               for path in bench.SETS}  # fmt: skip
+    commands = [line for line in bench.table("MODEL", numbers, 10, backend) if line.startswith("trm eval")]
+    assert len(commands) == 3 * len(bench.SETS)
+    for command in commands:
+        args = build_parser().parse_args(command.split()[1:])
+        assert args.backend == backend and args.limit == 10

@@ -62,6 +62,15 @@ def test_fixed_evaluation_matches_the_reference_semantics(sudoku_data, sudoku_ck
     assert report.valid_rate is not None and report.valid_rate >= report.valid_not_label_rate
 
 
+@pytest.mark.parametrize("backend", ["default", "onednn"])
+def test_the_report_names_the_kernels_it_ran_on(sudoku_data, sudoku_ckpt, backend):
+    # Rounding differs between them, and over many recursions so can a few answers: a figure
+    # is reproduced with the kernels it was measured with.
+    report = evaluate(str(sudoku_ckpt), sudoku_data, backend=backend, progress=False)
+    assert report.backend == backend and report.to_json()["backend"] == backend
+    assert any(line.split()[:2] == ["backend", backend] for line in report.table().splitlines())
+
+
 def test_adaptive_evaluation_computes_fewer_steps(sudoku_data, sudoku_ckpt):
     fixed = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, progress=False, max_steps=6)
     adaptive = evaluate(sudoku_ckpt, sudoku_data, batch_size=4, progress=False, max_steps=6, halt="adaptive")

@@ -74,6 +74,14 @@ def test_halt_reports_both_rules_at_every_k_and_the_model_s_step_limit_by_defaul
     assert report.mean_trajectories == 2
 
 
+@pytest.mark.parametrize("backend", ["default", "onednn"])
+def test_the_report_names_the_kernels_it_ran_on(model, sudoku_data, backend):
+    plan = Plan(trajectories=2, max_steps=2)
+    report = evaluate_trajectories(model, sudoku_data, plan, limit=3, backend=backend, progress=False)
+    assert report.backend == backend and report.to_json()["backend"] == backend
+    assert any(line.split()[:2] == ["backend", backend] for line in report.table().splitlines())
+
+
 def test_the_table_labels_pass_at_k_as_not_an_accuracy(verify_report):
     table = verify_report.table()
     assert "pass@K" in table and "not an accuracy" in table

@@ -60,6 +60,7 @@ class EvalReport:
     wall_time_s: float
     puzzles_per_second: float
     device: str
+    backend: str = ""  # the kernels the products ran on (`trm.backends`): figures can differ by them
     capped_rate: float | None = None  # adaptive, valid: samples that ran to the step cap
     valid_rate: float | None = None  # Sudoku, Maze: predictions valid by the rules
     valid_not_label_rate: float | None = None  # ... of which differ from the label
@@ -108,6 +109,7 @@ class EvalReport:
                 f"{self.network_calls_per_step} calls per step)",
             ),
             ("wall time", f"{self.wall_time_s:.1f} s  ({self.puzzles_per_second:,.1f} puzzles/s on {self.device})"),
+            ("backend", f"{self.backend}  (the products' kernels: their rounding differs, and so can a few answers)"),
         ]
         width = max(len(name) for name, _ in rows) + 2
         lines = [title] + [f"  {name:<{width}}{value}" for name, value in rows]
@@ -312,6 +314,7 @@ def evaluate(
         wall_time_s=seconds,
         puzzles_per_second=totals.count / max(seconds, 1e-9),
         device=str(run_device),
+        backend=model.net.backend.name,
         model=model.config.model_dump(),
         **totals.summary(),
         **arc_scores,

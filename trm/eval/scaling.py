@@ -68,6 +68,7 @@ class ScalingReport:
     puzzles_per_second: float
     time_per_puzzle_s: dict[str, float]  # each puzzle's share of the batches it ran in: median, mean, p90, max
     device: str
+    backend: str = ""  # the kernels the products ran on (`trm.backends`): figures can differ by them
     model: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class ScalingReport:
             ("steps per puzzle", f"{self.mean_steps:.1f}  (all its trajectories)"),
             ("network calls", f"{self.network_calls:,}  ({self.network_calls_per_step} per step)"),
             ("wall time", f"{self.wall_time_s:.1f} s  ({self.puzzles_per_second:,.2f} puzzles/s on {self.device})"),
+            ("backend", f"{self.backend}  (the products' kernels: their rounding differs, and so can a few answers)"),
             ("time per puzzle", f"median {t['median']:.3f} s, mean {t['mean']:.3f} s, 90% {t['p90']:.3f} s"),
         ]
         width = max(len(name) for name, _ in rows) + 2
@@ -217,6 +219,7 @@ def evaluate_trajectories(
         task=task.name,
         plan=asdict(plan),
         device=str(next(model.parameters()).device),
+        backend=model.net.backend.name,
         model=model.config.model_dump(),
         **measured,
     )
