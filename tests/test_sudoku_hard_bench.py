@@ -3,13 +3,19 @@ numbers it writes and the commands it prints for each."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.bench_scripts import load_bench
 from trm.cli import build_parser
+from trm.data.build import build_dataset
+from trm.data.format import read_dataset
+from trm.data.sudoku import SudokuSource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,3 +70,23 @@ def test_the_printed_commands_name_the_kernels_the_numbers_were_measured_with(be
     for command in commands:
         args = build_parser().parse_args(command.split()[1:])
         assert args.backend == backend and args.limit == 10
+
+
+def test_mixing_datasets_writes_one_set_holding_every_puzzle_in_order(tmp_path, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location("mix", ROOT / "experiments" / "sudoku-hard" / "mix_datasets.py")
+    mix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mix)
+    parts = []
+    for seed, size in ((1, 6), (2, 4)):
+        parts.append(tmp_path / f"part{seed}")
+        build_dataset(SudokuSource(source="generate", output=parts[-1], givens=40, train_size=size, test_size=2,
+                                   seed=seed), progress=False)  # fmt: skip
+    out = tmp_path / "mixed"
+    monkeypatch.setattr(sys, "argv", ["mix", *map(str, parts), "--test", str(parts[1]), "-o", str(out)])
+    assert mix.main() == 0
+    assert mix.main() == 2 and "exists" in capsys.readouterr().err  # never over an earlier directory
+    joined = read_dataset(out, "train")  # read_dataset checks the offsets against the arrays
+    assert list(joined.sets) == ["all"] and joined.metadata.total_puzzles == 10
+    originals = [read_dataset(p, "train").sets["all"] for p in parts]
+    assert (joined.sets["all"].inputs == np.concatenate([s.inputs for s in originals])).all()
+    assert (read_dataset(out, "test").sets["all"].labels == read_dataset(parts[1], "test").sets["all"].labels).all()
