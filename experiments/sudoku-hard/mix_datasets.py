@@ -50,13 +50,9 @@ def main() -> int:
         return 2
     splits = [read_dataset(d, "train", mmap=False) for d in args.datasets]
     first = splits[0].metadata
+    shape = lambda m: (m.vocab_size, m.seq_len, m.num_puzzle_identifiers)  # noqa: E731
     for path, split in zip(args.datasets, splits):
-        m = split.metadata
-        if (m.vocab_size, m.seq_len, m.num_puzzle_identifiers) != (
-            first.vocab_size,
-            first.seq_len,
-            first.num_puzzle_identifiers,
-        ):
+        if shape(split.metadata) != shape(first):
             print(f"error: {path}: vocabulary, length or identifiers differ from {args.datasets[0]}", file=sys.stderr)
             return 2
     joined = join([s for split in splits for s in split.sets.values()])

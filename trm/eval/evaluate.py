@@ -35,6 +35,9 @@ from trm.model.precision import FORWARD_DTYPES
 from trm.model.trm import TRM
 from trm.tasks import ARC, TASKS, Task, task_for
 
+# Said beside the backend of every report: a figure is reproduced with the kernels it was measured with.
+BACKEND_NOTE = "(the products' kernels: their rounding differs, and so can a few answers)"
+
 
 @dataclass
 class EvalReport:
@@ -109,7 +112,7 @@ class EvalReport:
                 f"{self.network_calls_per_step} calls per step)",
             ),
             ("wall time", f"{self.wall_time_s:.1f} s  ({self.puzzles_per_second:,.1f} puzzles/s on {self.device})"),
-            ("backend", f"{self.backend}  (the products' kernels: their rounding differs, and so can a few answers)"),
+            ("backend", f"{self.backend}  {BACKEND_NOTE}"),
         ]
         width = max(len(name) for name, _ in rows) + 2
         lines = [title] + [f"  {name:<{width}}{value}" for name, value in rows]

@@ -26,7 +26,7 @@ from trm.config import IGNORE_LABEL_ID
 from trm.data.format import read_dataset
 from trm.errors import ConfigError
 from trm.eval.adaptive import network_calls_per_step
-from trm.eval.evaluate import check_device, check_model_fits, resolve_model
+from trm.eval.evaluate import BACKEND_NOTE, check_device, check_model_fits, resolve_model
 from trm.eval.trajectories import Outcome, Plan, ks_up_to, rank_answers, run_trajectories
 from trm.model.backend_choice import choose_backend
 from trm.tasks import task_for
@@ -94,7 +94,7 @@ class ScalingReport:
             ("steps per puzzle", f"{self.mean_steps:.1f}  (all its trajectories)"),
             ("network calls", f"{self.network_calls:,}  ({self.network_calls_per_step} per step)"),
             ("wall time", f"{self.wall_time_s:.1f} s  ({self.puzzles_per_second:,.2f} puzzles/s on {self.device})"),
-            ("backend", f"{self.backend}  (the products' kernels: their rounding differs, and so can a few answers)"),
+            ("backend", f"{self.backend}  {BACKEND_NOTE}"),
             ("time per puzzle", f"median {t['median']:.3f} s, mean {t['mean']:.3f} s, 90% {t['p90']:.3f} s"),
         ]
         width = max(len(name) for name, _ in rows) + 2

@@ -35,7 +35,6 @@ from trm.model.trm import TRM, Carry
 from trm.train import dist as tdist
 from trm.train.augment import AUGMENTATIONS
 from trm.train.checkpoint import (
-    checkpoint_dirs,
     first_non_finite,
     run_lock,
     save_best,
@@ -47,6 +46,7 @@ from trm.train.metrics_log import MetricsWriter, evaluation_metrics, step_metric
 from trm.train.optim import EMA, AdamATan2, lr_at, sign_sgd_embedding_step
 from trm.train.resume import (
     Progress,
+    kept_auto_choices,
     newest_readable_state,
     prepare_run_dir,
     restore_training_state,
@@ -79,13 +79,8 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
 
-        # A resumed run computes as it did: what "auto" chose when it started (recorded in its
-        # checkpoints) holds for the whole run, not a choice made anew on each start; on another
-        # kind of device (CPU to GPU) the run cannot continue exactly anyway, and auto chooses again.
-        self._resume_state = newest_readable_state(run_dir, self.dist.is_main) if resume else None
-        chosen = self._resume_state[0].get("auto", {}) if self._resume_state else {}
-        if chosen.get("device") != self.device.type:
-            chosen = {}
+        found = newest_readable_state(run_dir, self.dist.is_main) if resume else None
+        kept = kept_auto_choices(found, config, self.device)  # a resumed run computes as it did
 
         self.train_split = read_dataset(config.data.path, "train")
         self.has_test_split = (Path(config.data.path) / "test").is_dir()
@@ -96,18 +91,18 @@ class Trainer:
                 seq_len=meta.seq_len,
                 num_puzzle_identifiers=meta.num_puzzle_identifiers,
                 # checkpoints record the dtype the run trained in, not "auto"
-                forward_dtype=chosen.get("forward_dtype")
+                forward_dtype=kept.get("forward_dtype")
                 or resolve_forward_dtype(config.model.forward_dtype, self.device),
             )
         )
         if config.model.forward_dtype == "auto" and self.dist.is_main:
-            if "forward_dtype" in chosen:
-                print(f"forward_dtype auto: {model_config.forward_dtype} (as chosen when the run started)")
+            if "forward_dtype" in kept:
+                how = "as chosen when the run started"
             else:
-                native = "native" if native_bfloat16(self.device) else "no native"
-                print(f"forward_dtype auto: {model_config.forward_dtype} ({native} bfloat16 matmuls on {self.device})")
-        if config.backend == "auto" and "backend" in chosen:
-            backend = get_backend(chosen["backend"])
+                how = f"{'native' if native_bfloat16(self.device) else 'no native'} bfloat16 matmuls on {self.device}"
+            print(f"forward_dtype auto: {model_config.forward_dtype} ({how})")
+        if "backend" in kept:
+            backend = get_backend(kept["backend"])
             why = f"backend {backend.name} (auto: as chosen when the run started)"
         else:
             backend, why = choose_backend(
@@ -132,7 +127,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # identical initial weights on every rank, broadcast anyway
         self.model = TRM(model_config, backend).to(self.device)
         # A resumed run takes its weights from its checkpoint; one killed before its first starts over.
-        if config.init_from is not None and not (resume and checkpoint_dirs(run_dir)):
+        if config.init_from is not None and found is None:
             state = initial_weights(
                 config.init_from, model_config, config.init_widen, config.init_widen_noise, config.seed
             )
@@ -163,8 +158,7 @@ class Trainer:
         # Each rank draws its own exploration noise.
         torch.manual_seed(config.seed + self.dist.rank)
         if resume:
-            restore_training_state(self, self._resume_state)
-        self._resume_state = None  # the loaded state is not kept for the length of the run
+            restore_training_state(self, found)
         self.eval_model = copy.deepcopy(self.model)
         self.writer = MetricsWriter(run_dir, config, self.dist.is_main)
 

@@ -81,6 +81,18 @@ def newest_readable_state(run_dir: Path, is_main: bool) -> tuple[dict[str, Any],
     raise CheckpointError(f"{run_dir}: no readable checkpoint to resume from: {reasons}")
 
 
+def kept_auto_choices(found: tuple[dict[str, Any], Path] | None, config: TrainConfig, device: torch.device) -> dict:
+    """What "auto" chose when a resumed run started (saved in its checkpoints by `training_state`)
+    for the settings the config still leaves to "auto": kept, so that the run goes on computing
+    with the same kernels and dtype instead of choosing anew. Nothing on another kind of device
+    (CPU to GPU), where the run cannot continue exactly anyway and auto chooses again."""
+    saved = found[0].get("auto", {}) if found else {}
+    if saved.get("device") != device.type:
+        return {}
+    still_auto = {"forward_dtype": True, "backend": config.backend == "auto"}
+    return {name: value for name, value in saved.items() if still_auto.get(name)}
+
+
 def carry_state(carry: Carry | None) -> dict[str, Any] | None:
     """The carry (samples in flight) as CPU tensors, to save."""
     if carry is None:
