@@ -1,6 +1,7 @@
 """Faults a run must survive: divergence, signals, kill -9, corrupted checkpoints, a second run
 in the same directory, bad overrides on resume."""
 
+import json
 import os
 import random
 import shutil
@@ -389,6 +390,13 @@ def test_a_resumed_run_keeps_what_auto_chose_when_it_started(sudoku_data, tmp_pa
     train(tiny_config(sudoku_data, tmp_path / "full", "threads=1", "backend=onednn", "model.forward_dtype=bfloat16"))
     assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")
     assert_same_weights(final_weights(tmp_path / "cut"), final_weights(tmp_path / "full"))
+
+    # Settings given on the resume's command line win over what auto chose.
+    train(tiny_config(sudoku_data, tmp_path / "cut", "threads=1", "backend=default", "model.forward_dtype=float32",
+                      "max_steps=14"), resume=True)  # fmt: skip
+    assert "backend default (as configured)" in capsys.readouterr().out
+    saved = json.loads((checkpoint_dirs(tmp_path / "cut")[-1] / "config.json").read_text())
+    assert saved["model"]["forward_dtype"] == "float32"
 
 
 def test_leftovers_of_interrupted_writes_are_removed_on_start(finished_run, sudoku_data, tmp_path, capsys):

@@ -89,7 +89,7 @@ def kept_auto_choices(found: tuple[dict[str, Any], Path] | None, config: TrainCo
     saved = found[0].get("auto", {}) if found else {}
     if saved.get("device") != device.type:
         return {}
-    still_auto = {"forward_dtype": True, "backend": config.backend == "auto"}
+    still_auto = {"forward_dtype": config.model.forward_dtype == "auto", "backend": config.backend == "auto"}
     return {name: value for name, value in saved.items() if still_auto.get(name)}
 
 
