@@ -149,6 +149,7 @@ def test_a_checkpoint_for_another_task_is_refused(sudoku_data, tmp_path):
         (dict(max_steps=0), "max_steps must be at least 1"),
         (dict(batch_size=0), "batch_size must be at least 1"),
         (dict(device="tpu"), "device 'tpu' is not a device name"),
+        (dict(cycles=0), "cycles \\(the model's T\\) must be a whole number of at least 1, got 0"),
     ],
 )
 def test_bad_options_are_refused(sudoku_data, kwargs, message):
@@ -322,3 +323,26 @@ def test_evaluation_of_a_trained_model_counts_exactly_what_its_rollouts_predict(
     for k in (1, 2, 4, 16):
         p = stated["fixed_exact_per_step"][k - 1]
         assert abs(report.exact_accuracy_per_step[k - 1] - p) <= 3 * (p * (1 - p) / count) ** 0.5 + 1e-9, k
+
+
+def test_a_deeper_t_computes_in_one_step_what_the_model_computes_in_several(card_28_givens):
+    """The weights do not depend on T: the shipped model (T=2) run with cycles=4 is, after each of
+    8 steps, exactly the model after every second of 16 steps, for twice the calls per step."""
+    _, data = card_28_givens
+    own = evaluate(SUDOKU_MODEL, data, max_steps=16, limit=100, backend="default", progress=False)
+    deeper = evaluate(SUDOKU_MODEL, data, max_steps=8, limit=100, backend="default", progress=False, cycles=4)
+    assert own.model["T"] == 2 and deeper.model["T"] == 4
+    assert deeper.network_calls_per_step == 2 * own.network_calls_per_step
+    assert deeper.exact_accuracy_per_step == own.exact_accuracy_per_step[1::2]
+    assert deeper.exact_accuracy_per_step[0] > own.exact_accuracy_per_step[0]  # the counts differ step by step
+
+
+def test_the_command_line_runs_another_t_and_reports_it_apart(sudoku_data, sudoku_ckpt, capsys):
+    argv = ["eval", str(sudoku_ckpt), "--data", str(sudoku_data), "--quiet"]
+    assert main(argv + ["--cycles", "4"]) == 0
+    report = json.loads((sudoku_ckpt / "eval" / "sudoku-test-fixed-T4" / "report.json").read_text())
+    assert report["model"]["T"] == 4 and report["network_calls_per_step"] == 4 * 3
+    with pytest.raises(SystemExit) as refused:
+        main(argv + ["--cycles", "0"])
+    assert refused.value.code == 2
+    assert "--cycles: must be a positive integer, got 0" in capsys.readouterr().err

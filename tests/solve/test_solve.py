@@ -78,6 +78,17 @@ def test_fixed_halting_runs_every_step_even_beyond_n_sup():
     assert solution.steps == 7 and len(solution.trajectory) == 7
 
 
+def test_a_deeper_t_shows_every_second_step_of_the_models_own():
+    # The weights do not depend on T: cycles=4 on a T=2 model computes per step what two steps do.
+    model = tiny_model(11, 81)
+    assert model.config.T == 2
+    [own] = solve(model, PUZZLE, halt="fixed", max_steps=8)
+    [deeper] = solve(tiny_model(11, 81), PUZZLE, halt="fixed", max_steps=4, cycles=4)
+    assert deeper.steps == 4
+    for step, twice in zip(deeper.trajectory, own.trajectory[1::2], strict=True):
+        assert np.array_equal(step.answer, twice.answer) and step.confidence == pytest.approx(twice.confidence)
+
+
 def test_mazes_are_read_from_text_files(maze_file, runs):
     [solution] = solve(runs["maze"], maze_file)
     assert solution.answer.shape == (5, 5) and solution.puzzle.task is MAZE_TASK

@@ -88,6 +88,14 @@ def _add_common(parser: argparse.ArgumentParser, halt_default: str | None) -> No
         "(default: its N_sup). Example: --max-steps 32",
     )
     parser.add_argument(
+        "--cycles",
+        type=_positive,
+        metavar="T",
+        help="recursion cycles per supervision step, the model's T (default: its own). The weights do not depend "
+        "on T: a step at twice the T computes what two steps compute, so the same model thinks deeper at every "
+        "step for proportionally more network calls. Example: --cycles 8",
+    )
+    parser.add_argument(
         "--halt-threshold",
         type=_threshold,
         default=HALT_THRESHOLD,
@@ -191,9 +199,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def default_report_path(
-    checkpoint: str, data: str, split: str, halt: str, max_steps: int | None, threshold: float = HALT_THRESHOLD
+    checkpoint: str,
+    data: str,
+    split: str,
+    halt: str,
+    max_steps: int | None,
+    threshold: float = HALT_THRESHOLD,
+    cycles: int | None = None,
 ) -> Path:
-    """CHECKPOINT/eval/<data>-<split>-<halt>[-k<K>][-q<Q>]/report.json.
+    """CHECKPOINT/eval/<data>-<split>-<halt>[-k<K>][-q<Q>][-T<T>]/report.json.
 
     For a checkpoint of a training run (its best/ or checkpoints/step_N/) the report goes to
     RUN_DIR/eval/<best or step_N>-..., because training replaces best/ and deletes old
@@ -201,23 +215,36 @@ def default_report_path(
     shipped inside the package, ./eval/<model>-... (the package may be read-only, and is not
     the user's to write to).
     """
-    name = f"{Path(data).resolve().name}-{split}-{halt}"
-    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
+    name = f"{Path(data).resolve().name}-{split}-{halt}" + _depth_suffix(max_steps, threshold, cycles)
     return _report_path(checkpoint, name)
 
 
 def scaling_report_path(
-    checkpoint: str, data: str, split: str, plan: Plan, max_steps: int | None, threshold: float = HALT_THRESHOLD
+    checkpoint: str,
+    data: str,
+    split: str,
+    plan: Plan,
+    max_steps: int | None,
+    threshold: float = HALT_THRESHOLD,
+    cycles: int | None = None,
 ) -> Path:
     """Where a test-time scaling run's report goes by default: as `default_report_path`, in a
     directory named by the plan, <data>-<split>-K<K>-<select>[-noise<S>][-noviews][-k<steps>]
-    [-q<Q>]-seed<N>, so that runs with other settings do not replace each other's reports.
+    [-q<Q>][-T<T>]-seed<N>, so that runs with other settings do not replace each other's reports.
     `max_steps` is the step limit given on the command line (None: the model's N_sup)."""
     name = f"{Path(data).resolve().name}-{split}-K{plan.trajectories}-{plan.select}"
     name += f"-noise{plan.noise:g}" if plan.noise else ""
     name += "" if plan.views else "-noviews"
-    name += (f"-k{max_steps}" if max_steps else "") + (f"-q{threshold:g}" if threshold else "")
-    return _report_path(checkpoint, f"{name}-seed{plan.seed}")
+    return _report_path(checkpoint, f"{name}{_depth_suffix(max_steps, threshold, cycles)}-seed{plan.seed}")
+
+
+def _depth_suffix(max_steps: int | None, threshold: float, cycles: int | None) -> str:
+    """[-k<K>][-q<Q>][-T<T>]: the options given that change how far or how deep each puzzle runs."""
+    return (
+        (f"-k{max_steps}" if max_steps else "")
+        + (f"-q{threshold:g}" if threshold else "")
+        + (f"-T{cycles}" if cycles else "")
+    )
 
 
 def _report_path(checkpoint: str, name: str) -> Path:
@@ -283,12 +310,15 @@ def _run_plain(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         forward_dtype=args.dtype,
         backend=args.backend,
+        cycles=args.cycles,
     )
     print(report.table())
     output = (
         Path(args.output)
         if args.output
-        else default_report_path(args.checkpoint, args.data, args.split, halt, args.max_steps, args.halt_threshold)
+        else default_report_path(
+            args.checkpoint, args.data, args.split, halt, args.max_steps, args.halt_threshold, args.cycles
+        )
     )
     _write("--output", output, lambda path: write_report(report, path))
     print(f"report written to {output}")
@@ -342,12 +372,15 @@ def _run_scaling(args: argparse.Namespace) -> None:
         forward_dtype=args.dtype,
         backend=args.backend,
         progress=not args.quiet,
+        cycles=args.cycles,
     )
     print(report.table())
     output = (
         Path(args.output)
         if args.output
-        else scaling_report_path(args.checkpoint, args.data, args.split, plan, args.max_steps, args.halt_threshold)
+        else scaling_report_path(
+            args.checkpoint, args.data, args.split, plan, args.max_steps, args.halt_threshold, args.cycles
+        )
     )
 
     def write(path: Path) -> None:

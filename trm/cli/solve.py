@@ -138,6 +138,7 @@ def run_solve(args: argparse.Namespace) -> int:
         views=args.views,
         seed=args.seed,
         answers=args.answers,
+        cycles=args.cycles,
     )
     report = sys.stderr if args.json else sys.stdout
     for k, solution in enumerate(solutions):

@@ -168,22 +168,28 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 def resolve_model(
-    model: TRM | str | os.PathLike, device: str | torch.device | None, forward_dtype: str | None = None
+    model: TRM | str | os.PathLike,
+    device: str | torch.device | None,
+    forward_dtype: str | None = None,
+    cycles: int | None = None,
 ) -> tuple[TRM, str]:
     """A model and a name for it: load a checkpoint path, or take a model as it is.
 
     `forward_dtype` ("float32", "bfloat16" or "auto") overrides the checkpoint's; by default a
-    checkpoint runs in its own dtype, bfloat16 becoming float32 where it is not native (`load_model`)."""
+    checkpoint runs in its own dtype, bfloat16 becoming float32 where it is not native (`load_model`).
+    `cycles` overrides the model's T, its recursion cycles per supervision step: the weights do not
+    depend on T, so the same network runs deeper (or shallower) at every step."""
     if forward_dtype is not None and forward_dtype not in FORWARD_DTYPES:
         raise ConfigError(f"forward_dtype must be one of {', '.join(FORWARD_DTYPES)}, got '{forward_dtype}'")
+    if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1):
+        raise ConfigError(f"cycles (the model's T) must be a whole number of at least 1, got {cycles!r}")
+    overrides = {key: value for key, value in (("forward_dtype", forward_dtype), ("T", cycles)) if value is not None}
     if isinstance(model, TRM):
         if device is not None:
             model.to(device)
-        if forward_dtype is not None:
-            model.config = model.config.model_copy(update=dict(forward_dtype=forward_dtype))
+        model.config = model.config.model_copy(update=overrides)
         return model.eval(), "model"
     path = resolve_checkpoint(model)
-    overrides = {"forward_dtype": forward_dtype} if forward_dtype is not None else {}
     return load_model(path, device=device or "cpu", **overrides), str(path)
 
 
@@ -235,6 +241,7 @@ def evaluate(
     rank: int = 0,
     world_size: int = 1,
     backend: str | None = None,
+    cycles: int | None = None,
 ) -> EvalReport:
     """Evaluate a model (or a checkpoint path) on `data_dir/split`: the one evaluation of
     `trm eval`, `trm solve`'s halting, the demo and training.
@@ -247,7 +254,8 @@ def evaluate(
     quick checks; ARC scores then cover only the tasks that got predictions. `forward_dtype`
     overrides the checkpoint's dtype (default: its own, bfloat16 running as float32 where it is
     not native). `arc_voting=False` leaves out ARC's pass@K and submission (training's
-    evaluations, which `trm eval` on the checkpoint completes).
+    evaluations, which `trm eval` on the checkpoint completes). `cycles` runs the model at that T
+    (recursion cycles per supervision step) instead of its own.
 
     Several processes (training with torch.distributed) pass their `rank` and `world_size`:
     each evaluates its share of every batch and the counts are summed over all of them, so
@@ -258,7 +266,7 @@ def evaluate(
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     check_device(device)
-    model, checkpoint = resolve_model(model, device, forward_dtype)
+    model, checkpoint = resolve_model(model, device, forward_dtype, cycles)
     if backend is not None:  # "auto", "default" or "onednn"; None keeps the model's (`trm.backends`)
         model.use_backend(choose_backend(backend, model.config, batch_size, model.y_init.device, model.dtype)[0])
     root = Path(data_dir)

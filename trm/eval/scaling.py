@@ -174,14 +174,16 @@ def evaluate_trajectories(
     forward_dtype: str | None = None,
     backend: str | None = None,
     progress: bool = True,
+    cycles: int | None = None,
 ) -> ScalingReport:
     """Run `plan` on the puzzles of `data_dir/split` (the first `limit`) with a model or a
     checkpoint path, and score the chosen answers against the labels. A plan whose `max_steps`
-    is None runs the model's N_sup steps (the report's plan gives the number used)."""
+    is None runs the model's N_sup steps (the report's plan gives the number used). `cycles`
+    runs the model at that T instead of its own."""
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be at least 1, got {limit}")
     check_device(device)
-    model, checkpoint = resolve_model(model, device, forward_dtype)
+    model, checkpoint = resolve_model(model, device, forward_dtype, cycles)
     if plan.max_steps is None:
         plan = replace(plan, max_steps=model.config.N_sup)
     root = Path(data_dir)

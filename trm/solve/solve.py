@@ -254,6 +254,7 @@ def solve(
     views: bool = True,
     seed: int = 0,
     answers: int = 1,
+    cycles: int | None = None,
 ) -> list[Solution]:
     """Solve a puzzle with a model (or a checkpoint path): one Solution per question.
 
@@ -264,7 +265,8 @@ def solve(
     `max_steps`) or "fixed" (always `max_steps`); by default "valid" where the task has rules
     to check (Sudoku, Maze) and "adaptive" for ARC.
     For ARC, `data_dir` is the dataset the model was trained with (its identifiers.json).
-    `forward_dtype` overrides the checkpoint's dtype (see `trm.eval.evaluate.resolve_model`).
+    `forward_dtype` overrides the checkpoint's dtype and `cycles` its T, the recursion cycles per
+    supervision step (see `trm.eval.evaluate.resolve_model`).
 
     Test-time scaling (Sudoku, Maze) is asked for by `trajectories` > 1, `noise` > 0, a `select`
     rule or `answers` > 1: the puzzle runs as `trajectories` trajectories (`trm.eval.trajectories`;
@@ -287,7 +289,7 @@ def solve(
             "head says so, for --select halt and vote), and --select chooses the answer: leave out --halt"
         )
     check_device(device)
-    model, checkpoint = resolve_model(model, device, forward_dtype)
+    model, checkpoint = resolve_model(model, device, forward_dtype, cycles)
     task = model_task(model, checkpoint)
     if scaling and not task.has_rules:
         raise ConfigError(
