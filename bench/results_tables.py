@@ -63,8 +63,9 @@ def data_commands(model: str) -> list[str]:
         out = "--output" if task == "maze" else "-o"
         lines.append(f"trm data {task} {options} {out} {data}")
     limit = f" --limit {numbers['limit']}" if numbers.get("limit") else ""  # the card's first N puzzles
+    backend = f" --backend {numbers['backend']}" if numbers.get("backend") else ""  # the kernels it was measured with
     for data in numbers["datasets"]:
-        lines.append(f"trm eval {numbers['checkpoint']} --data {data}{limit}")
+        lines.append(f"trm eval {numbers['checkpoint']} --data {data}{backend}{limit}")
     return ["```bash", *lines, "```"]
 
 

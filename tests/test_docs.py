@@ -52,6 +52,22 @@ def test_a_changed_number_changes_its_table(tmp_path, monkeypatch):
     assert committed.startswith("before\n") and committed.endswith("\nafter\n")
 
 
+@pytest.mark.parametrize("backend", [None, "onednn"])
+def test_a_cards_commands_name_the_kernels_it_was_measured_with(tmp_path, monkeypatch, backend):
+    generator = load_generator()
+    model = tmp_path / "sudoku-9x9"
+    model.mkdir()
+    card = json.loads((ROOT / "trm" / "pretrained" / "sudoku-9x9" / "card.json").read_text())
+    card.pop("backend", None)
+    if backend:
+        card["backend"] = backend
+    (model / "card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(generator, "PRETRAINED", tmp_path)
+    evals = [line for line in generator.data_commands("sudoku-9x9") if line.startswith("trm eval")]
+    assert len(evals) == len(card["datasets"])
+    assert all(("--backend onednn" in line) == bool(backend) for line in evals)
+
+
 def test_an_unknown_table_is_refused():
     with pytest.raises(SystemExit, match="unknown table"):
         load_generator().regenerate("<!-- table: no-such-table -->\n<!-- /table -->\n")
