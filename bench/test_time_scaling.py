@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import os
 import platform
@@ -48,9 +49,11 @@ import torch
 from trm.backends import reuse_freed_memory
 from trm.config import BACKEND_CHOICES
 from trm.errors import ConfigError, DataError
+from trm.eval.evaluate import resolve_checkpoint
 from trm.eval.scaling import evaluate_trajectories
 from trm.eval.trajectories import Plan, ks_up_to
 from trm.files import atomic_write_text
+from trm.model.checkpoint import CONFIG, WEIGHTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "test-time-scaling" / "results.json"
@@ -286,6 +289,19 @@ def write_json_atomically(path: Path, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=1) + "\n")
 
 
+def model_fingerprint(model: Path) -> str | None:
+    """What a point was measured with: a hash of the model's weights and of its config's model
+    section (T included), so that the numbers of a model since changed are never reported as
+    its own. None for a path that holds no model of ours (there is nothing to compare)."""
+    path = resolve_checkpoint(model)
+    config, weights = path / CONFIG, path / WEIGHTS
+    if not (config.is_file() and weights.is_file()):
+        return None
+    digest = hashlib.sha256(json.dumps(json.loads(config.read_text()).get("model"), sort_keys=True).encode())
+    digest.update(weights.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def point_path(work: Path, point: Point, settings: Settings) -> Path:
     return work / "points" / point.file_name(settings)
 
@@ -296,6 +312,7 @@ def run_point(
     """Run one point and save its report; return what was saved."""
     d = DATASETS[point.dataset]
     plan = point.plan(settings)
+    fingerprint = model_fingerprint(settings.model_for(d))
     report = evaluate_trajectories(
         settings.model_for(d),
         dataset_dir(work, point.dataset),
@@ -309,6 +326,7 @@ def run_point(
         "point": point.name,
         "settings": settings.to_json(),
         "report": report.to_json(),
+        "model_fingerprint": fingerprint,
         "environment": environment(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -368,13 +386,21 @@ def point_numbers(saved: dict[str, Any]) -> dict[str, Any]:
         "plan",
         "device",
     )
-    return {**{k: r[k] for k in keep}, "environment": saved["environment"], "finished": saved.get("finished")}
+    fingerprint = {"model_fingerprint": saved["model_fingerprint"]} if saved.get("model_fingerprint") else {}
+    return {
+        **{k: r[k] for k in keep},
+        **fingerprint,
+        "environment": saved["environment"],
+        "finished": saved.get("finished"),
+    }
 
 
 def collect(work: Path | None, settings: Settings, previous: dict[str, Any] | None) -> dict[str, Any]:
     """results.json: the settings, the datasets and every point saved under `settings` in `work`
     (None: no work directory); points of `previous` (the committed results) with the same
-    settings are kept unless rerun."""
+    settings are kept unless rerun. A point measured with another model than the one its dataset
+    names now (its model fingerprint differs: new weights, another T) is left out, with a note;
+    points saved before fingerprints were recorded have none and are kept."""
     log_path = None if work is None else work / "datasets.json"
     log = json.loads(log_path.read_text()) if log_path is not None and log_path.exists() else {}
     same = previous is not None and previous.get("settings") == settings.to_json()
@@ -394,6 +420,16 @@ def collect(work: Path | None, settings: Settings, previous: dict[str, Any] | No
         path = point_path(work, p, settings)
         if path.exists():
             points[p.name] = point_numbers(json.loads(path.read_text()))
+    current = {name: model_fingerprint(settings.model_for(d)) for name, d in DATASETS.items()}
+    for name, numbers in list(points.items()):
+        dataset, measured = name.split(":")[0], numbers.get("model_fingerprint")
+        if measured and current[dataset] and measured != current[dataset]:
+            del points[name]
+            print(
+                f"note: {name} left out: it was measured with another {datasets[dataset]['model']} (model "
+                f"fingerprint {measured}, now {current[dataset]}); run it again",
+                file=sys.stderr,
+            )
     ordered = {p.name: points[p.name] for p in all_points() if p.name in points}
     return {"settings": settings.to_json(), "datasets": datasets, "points": ordered}
 

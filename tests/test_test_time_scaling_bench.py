@@ -208,6 +208,32 @@ def test_the_report_keeps_committed_points_of_the_same_settings(bench, fake_runs
     assert len(bench.collect(tmp_path / "b", other, bench.collect(tmp_path / "a", settings, None))["points"]) == 0
 
 
+def test_points_of_a_model_since_changed_are_left_out_of_the_report(bench, fake_runs, tmp_path, capsys):
+    from tests.eval.fixtures import tiny_model
+    from trm.model import save_model
+
+    model = save_model(tiny_model(11, 81), tmp_path / "mine")
+    settings = bench.Settings(trajectories=4, noise=0.2, seed=0, puzzles=10, sudoku_model=str(model))
+    bench.run_points(tmp_path / "work", bench.select_points(["royle:views:verify:16"]), settings, progress=False)
+    committed = bench.collect(tmp_path / "work", settings, None)
+    assert list(committed["points"]) == ["royle:views:verify:16"] and capsys.readouterr().err == ""
+
+    config = json.loads((model / "config.json").read_text())
+    config["model"]["T"] += 1  # the same weights run deeper: not the model the numbers were measured with
+    (model / "config.json").write_text(json.dumps(config))
+    assert bench.collect(tmp_path / "work", settings, None)["points"] == {}
+    assert bench.collect(None, settings, committed)["points"] == {}
+    assert "royle:views:verify:16 left out: it was measured with another" in capsys.readouterr().err
+    # the model as it was: its points count again, and so do points saved before fingerprints existed
+    config["model"]["T"] -= 1
+    (model / "config.json").write_text(json.dumps(config))
+    assert list(bench.collect(None, settings, committed)["points"]) == ["royle:views:verify:16"]
+    del committed["points"]["royle:views:verify:16"]["model_fingerprint"]
+    config["model"]["T"] += 1
+    (model / "config.json").write_text(json.dumps(config))
+    assert list(bench.collect(None, settings, committed)["points"]) == ["royle:views:verify:16"]
+
+
 def test_another_sudoku_model_runs_apart_from_the_default(bench, monkeypatch, tmp_path):
     models = []
 
