@@ -57,6 +57,18 @@ def test_a_card_of_the_9x9_model_on_a_few_puzzles(bench, tmp_path, shared):
     assert card["data"]["data/sudoku-test-28-40"]["fixed_exact_per_step"][15] >= 7 / 8
 
 
+def test_the_shipped_cards_table_is_what_its_card_json_gives(bench):
+    model = ROOT / "trm" / "pretrained" / "sudoku-hard"
+    card = json.loads((model / "card.json").read_text())
+    lines = bench.table(card["checkpoint"], card["data"], card["limit"], card["backend"])
+    rows = lines[: lines.index("")]
+    assert len(rows) == 2 + len(bench.SETS)
+    text = (model / "README.md").read_text()
+    assert all(row in text for row in rows), "run: python bench/sudoku_hard.py ... and copy its table into the card"
+    first = next(iter(card["data"].values()))["trajectories"]
+    assert (first["K"], first["max_steps"], card["backend"]) == (bench.TRAJECTORIES, bench.TRAJECTORY_STEPS, "onednn")
+
+
 @pytest.mark.parametrize("backend", ["default", "onednn"])
 def test_the_printed_commands_name_the_kernels_the_numbers_were_measured_with(bench, backend):
     # The kernels' rounding can change a few answers over deep recursion; `trm eval` alone would
