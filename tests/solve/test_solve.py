@@ -82,8 +82,9 @@ def test_a_deeper_t_shows_every_second_step_of_the_models_own():
     # The weights do not depend on T: cycles=4 on a T=2 model computes per step what two steps do.
     model = tiny_model(11, 81)
     assert model.config.T == 2
+    [deeper] = solve(model, PUZZLE, halt="fixed", max_steps=4, cycles=4)
+    assert model.config.T == 2  # the caller's model is left as it was
     [own] = solve(model, PUZZLE, halt="fixed", max_steps=8)
-    [deeper] = solve(tiny_model(11, 81), PUZZLE, halt="fixed", max_steps=4, cycles=4)
     assert deeper.steps == 4
     for step, twice in zip(deeper.trajectory, own.trajectory[1::2], strict=True):
         assert np.array_equal(step.answer, twice.answer) and step.confidence == pytest.approx(twice.confidence)

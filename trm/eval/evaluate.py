@@ -10,6 +10,7 @@ datasets are also scored by augmentation voting (pass@K) and give a Kaggle submi
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -187,7 +188,9 @@ def resolve_model(
     if isinstance(model, TRM):
         if device is not None:
             model.to(device)
-        model.config = model.config.model_copy(update=overrides)
+        if overrides:  # the caller's weights with these settings; the caller's model keeps its own
+            model = copy.copy(model)
+            model.config = model.config.model_copy(update=overrides)
         return model.eval(), "model"
     path = resolve_checkpoint(model)
     return load_model(path, device=device or "cpu", **overrides), str(path)
