@@ -32,6 +32,7 @@ SETS = {
                                "seed": 2813},
 }  # fmt: skip
 TRAJECTORIES, TRAJECTORY_STEPS = 128, 16  # the card's test-time scaling: the 16 steps a trajectory
+BACKEND = "onednn"  # the kernels the card is measured with (trm eval's --backend)
 
 
 def build_command(path: str, spec: dict[str, Any], royle: str | None) -> list[str]:
@@ -57,7 +58,7 @@ def build_sets(root: Path, royle: str | None) -> None:
 
 
 def measure(
-    model: str, root: Path, limit: int | None, trajectories: int, steps: int, backend: str = "default"
+    model: str, root: Path, limit: int | None, trajectories: int, steps: int, backend: str = BACKEND
 ) -> dict[str, Any]:
     from trm.eval import evaluate
     from trm.eval.scaling import evaluate_trajectories
@@ -87,7 +88,7 @@ def measure(
     return numbers
 
 
-def table(model: str, numbers: dict[str, Any], limit: int | None, backend: str = "default") -> list[str]:
+def table(model: str, numbers: dict[str, Any], limit: int | None, backend: str = BACKEND) -> list[str]:
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     first = next(iter(numbers.values()))["trajectories"]
     k, steps = first["K"], first["max_steps"]
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backend",
         choices=["default", "onednn"],
-        default="onednn",
+        default=BACKEND,
         help="kernels for the products, as trm eval's --backend; a figure is reproduced with the kernels it was "
         "measured with, and the printed commands name them (default: %(default)s)",
     )
